@@ -1,0 +1,3 @@
+from frugalcv.cli import main
+
+main()

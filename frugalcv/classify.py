@@ -1,0 +1,178 @@
+"""``classify``: plain supervised training, the baseline row of every method's benchmark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from frugalcv.core.config import OptimConfig, TrainConfig
+from frugalcv.core.loader import TensorLoader, random_crop_flip
+from frugalcv.core.loop import fit
+from frugalcv.core.recipe import RunContext, start_run, write_summary
+from frugalcv.core.task import Task
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist-rot-back"  # a key of frugalcv.data.IMAGE_DATASETS
+    root: str = ""  # "" = $FRUGALCV_DATA (embedded sets need neither)
+    num_train: int = 0  # 0 = the data set's default size
+    num_test: int = 0
+    augment: bool = True  # zero-pad (size/8 px) and random crop, as RepDistiller's CIFAR crop
+    flip: bool = False  # horizontal flip (off for digits: mirroring changes their shape)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "resnet8x4"  # a key of frugalcv.zoo.MODELS, or "timm/<name>"
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def tiny() -> Config:
+    """About a minute on 2 CPU cores, on embedded data (mnist5k digits over natural patches)."""
+    return Config(
+        data=DataConfig(name="mnist-rot-back", num_train=0, num_test=0),
+        model=ModelConfig(name="resnet8"),
+        optim=OptimConfig(lr=0.05, schedule="cosine", warmup_steps=20),
+        train=TrainConfig(epochs=4, batch_size=64, eval_every=0),
+    )
+
+
+def paper_cifar100() -> Config:
+    """RepDistiller's CIFAR-100 student schedule (240 epochs, SGD 0.05, decays 150/180/210)."""
+    return Config(
+        data=DataConfig(name="cifar100", flip=True),
+        model=ModelConfig(name="resnet8x4"),
+        optim=OptimConfig(),
+        train=TrainConfig(),
+    )
+
+
+PRESETS = {"tiny": tiny, "paper_cifar100": paper_cifar100}
+
+
+class ClassifyTask(Task):
+    """Cross-entropy on ``(x, y)`` batches. ``x: (B, C, H, W)``, ``y: (B,)``."""
+
+    def __init__(self, *, model: nn.Module, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.model = model
+        self.label_smoothing = label_smoothing
+
+    def training_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        x, y = batch
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        return {"loss": loss, "acc": (logits.argmax(1) == y).float().mean().detach()}
+
+    def validation_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        x, y = batch
+        logits = self.model(x)
+        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+
+
+def load_data(cfg: DataConfig, *, seed: int):
+    from frugalcv.data import load_images
+
+    return load_images(
+        cfg.name,
+        root=cfg.root or None,
+        seed=seed,
+        num_train=cfg.num_train or None,
+        num_test=cfg.num_test or None,
+    )
+
+
+def make_loaders(data, cfg: Config) -> tuple[TensorLoader, TensorLoader]:
+    """Seeded in-memory loaders; augmentation from ``cfg.data``."""
+    transform = None
+    if cfg.data.augment or cfg.data.flip:
+        pad = max(1, data.x_train.shape[-1] // 8) if cfg.data.augment else 0
+        transform = random_crop_flip(pad=pad, flip=cfg.data.flip)
+    train = TensorLoader(
+        (data.x_train, data.y_train),
+        batch_size=cfg.train.batch_size,
+        shuffle=True,
+        seed=cfg.train.seed,
+        drop_last=True,
+        transform=transform,
+    )
+    val = TensorLoader((data.x_test, data.y_test), batch_size=cfg.train.eval_batch_size)
+    return train, val
+
+
+def model_extra(model: nn.Module, data) -> dict:
+    """Parameters and MACs at the data's input size (for results files and summaries)."""
+    from frugalcv.core.measure import count_macs, count_params
+
+    x = data.x_test[:1]
+    return {"params": count_params(model), "macs": count_macs(model, x)}
+
+
+def train_model(
+    ctx: RunContext,
+    cfg: Config,
+    *,
+    task: Task,
+    data,
+    name: str,
+    out_dir=None,
+    extra: dict | None = None,
+) -> dict:
+    """Fit one task under the run's context and write its summary; shared by recipes."""
+    out_dir = out_dir or ctx.out_dir
+    train_loader, val_loader = make_loaders(data, cfg)
+    result = fit(
+        task,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        train=cfg.train,
+        optim=cfg.optim,
+        out_dir=out_dir,
+        fabric=ctx.fabric,
+        desc=name,
+    )
+    return write_summary(ctx, out_dir, result, name=name, extra=extra)
+
+
+def run(cfg: Config, *, preset: str = "custom") -> dict:
+    """Train ``cfg.model`` on ``cfg.data``; returns the summary (final and best accuracy)."""
+    ctx = start_run(cfg, recipe="classify", preset=preset)
+    data = load_data(cfg.data, seed=cfg.train.seed)
+    model = _create(cfg.model.name, data)
+    extra = {
+        "dataset": data.name,
+        "data_source": data.source,
+        "model": cfg.model.name,
+        **model_extra(model, data),
+    }
+    return train_model(
+        ctx, cfg, task=ClassifyTask(model=model), data=data, name="classify", extra=extra
+    )
+
+
+def _create(name: str, data) -> nn.Module:
+    from frugalcv.zoo import create_model
+
+    return create_model(name, num_classes=data.num_classes, in_chans=data.in_chans)
+
+
+__all__ = [
+    "ClassifyTask",
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "PRESETS",
+    "run",
+    "tiny",
+    "paper_cifar100",
+]

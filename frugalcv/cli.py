@@ -1,0 +1,230 @@
+"""The command line: one explicit table of recipes and benchmarks.
+
+frugalcv list
+frugalcv run classify --preset tiny --optim.lr=0.05
+frugalcv run all --preset tiny
+frugalcv bench classify --seeds 0,1,2
+frugalcv report
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+import typer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded at run time
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="frugalcv: learning-with-less vision methods. Start with `frugalcv list`.",
+)
+
+# The recipe table: name -> module with `Config`, `PRESETS` and `run(cfg, *, preset)`.
+# Module paths (not imports) keep `frugalcv --help` fast; each is imported only when used.
+RECIPES: dict[str, str] = {
+    "classify": "frugalcv.classify",
+    "ickd": "frugalcv.distill.recipes",
+    "ickd_seg": "frugalcv.distill.seg_recipe",
+}
+
+# The benchmark table: name -> file under benchmarks/ (each defines `main(seeds, quick)`).
+BENCHMARKS: dict[str, str] = {
+    "classify": "classify.py",
+    "ickd": "ickd.py",
+    "ickd_seg": "ickd_seg.py",
+}
+
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def recipe_module(name: str) -> ModuleType:
+    import difflib
+    import importlib
+
+    if name not in RECIPES:
+        close = difflib.get_close_matches(name, list(RECIPES), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise typer.BadParameter(f"Unknown recipe '{name}'.{hint} Known: {', '.join(RECIPES)}.")
+    return importlib.import_module(RECIPES[name])
+
+
+def build_config(mod: ModuleType, preset: str, config: Path | None, overrides: list[str]):
+    from frugalcv.core.config import apply_overrides, load_config
+
+    if config is not None:
+        cfg = load_config(mod.Config, config)
+    else:
+        if preset not in mod.PRESETS:
+            raise typer.BadParameter(
+                f"Unknown preset '{preset}'. This recipe has: {', '.join(mod.PRESETS)}."
+            )
+        cfg = mod.PRESETS[preset]()
+    return apply_overrides(cfg, overrides)
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List recipes (with presets) and benchmarks."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="recipes: frugalcv run <recipe> --preset <preset>")
+    table.add_column("recipe")
+    table.add_column("presets")
+    table.add_column("about")
+    for name in RECIPES:
+        mod = recipe_module(name)
+        about = (mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else ""
+        table.add_row(name, ", ".join(mod.PRESETS), about)
+    Console().print(table)
+    bench = Table(title="benchmarks: frugalcv bench <name>")
+    bench.add_column("name")
+    bench.add_column("file")
+    bench.add_column("results")
+    for name, file in BENCHMARKS.items():
+        bench.add_row(name, f"benchmarks/{file}", f"benchmarks/results/{name}.json")
+    Console().print(bench)
+
+
+def _run_one(
+    name: str, preset: str, config: Path | None, overrides: list[str], show_config: bool
+) -> dict | None:
+    import json
+
+    from frugalcv.core.config import to_dict
+
+    mod = recipe_module(name)
+    cfg = build_config(mod, preset, config, overrides)
+    if show_config:
+        typer.echo(json.dumps(to_dict(cfg), indent=2))
+        return None
+    summary = mod.run(cfg, preset=preset if config is None else "replay")
+    return summary
+
+
+@app.command("run", context_settings=EXTRA)
+def run_cmd(
+    ctx: typer.Context,
+    recipe: str = typer.Argument(..., help="A recipe from `frugalcv list`, or 'all'."),
+    preset: str = typer.Option("tiny", help="Preset name (tiny = embedded data, ~1 min)."),
+    config: Path | None = typer.Option(None, help="Replay a written config.json."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the config and exit."),
+    report: bool = typer.Option(True, help="With 'all': write the report afterwards."),
+) -> None:
+    """Run a recipe. Extra options are dotted config overrides: --optim.lr=0.05 --train.epochs=2.
+
+    Outputs go to runs/<recipe>/<preset>/ (config.json, metrics.jsonl, last.pt, summary.json).
+    Rerunning the same command resumes from last.pt; devices: --train.devices=2, or torchrun.
+    """
+    from frugalcv.core.config import ConfigError
+    from frugalcv.core.task import NonFiniteLossError
+
+    overrides = list(ctx.args)
+    names = list(RECIPES) if recipe == "all" else [recipe]
+    failed = []
+    t0 = time.time()
+    for name in names:
+        mod = recipe_module(name)
+        if recipe == "all" and preset not in mod.PRESETS:
+            continue
+        typer.secho(f"== {name} ({preset})", bold=True)
+        try:
+            summary = _run_one(name, preset, config, overrides, show_config)
+        except (ConfigError, FileNotFoundError, NonFiniteLossError, ValueError) as e:
+            if recipe != "all":
+                typer.secho(f"error: {e}", fg="red", err=True)
+                raise typer.Exit(2) from None
+            failed.append(name)
+            traceback.print_exc()
+            continue
+        except Exception:
+            if recipe != "all":
+                raise
+            failed.append(name)
+            traceback.print_exc()
+            continue
+        if summary is not None:
+            _print_summary(summary)
+    if recipe == "all" and not show_config:
+        typer.echo(f"all recipes done in {time.time() - t0:.0f} s")
+        if report:
+            report_cmd()
+    if failed:
+        typer.secho(f"failed: {', '.join(failed)}", fg="red", err=True)
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = summary.get("rows") or [summary]
+    table = Table(title=f"{summary.get('recipe')} ({summary.get('preset')})")
+    for col in ("model", "final", "best (step)", "wall s"):
+        table.add_column(col)
+    for r in rows:
+        final = ", ".join(f"{k} {v:.4f}" for k, v in r.get("final", {}).items())
+        best = r.get("best", {})
+        best_s = ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k != "step")
+        table.add_row(
+            str(r.get("name")),
+            final,
+            f"{best_s} ({best.get('step', '-')})",
+            f"{r.get('wall_s', 0):.0f}",
+        )
+    Console().print(table)
+
+
+def benchmarks_dir() -> Path:
+    """benchmarks/ of the source checkout (or of the current folder)."""
+    here = Path(__file__).resolve().parent.parent / "benchmarks"
+    return here if here.is_dir() else Path.cwd() / "benchmarks"
+
+
+@app.command("bench")
+def bench_cmd(
+    name: str = typer.Argument(..., help="A benchmark from `frugalcv list`."),
+    seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
+    quick: bool = typer.Option(False, help="A short smoke version (not for results files)."),
+) -> None:
+    """Run a benchmark: the method and its baselines side by side, written to
+    benchmarks/results/<name>.json (mean and std over seeds)."""
+    if name not in BENCHMARKS:
+        raise typer.BadParameter(f"Unknown benchmark '{name}'. Known: {', '.join(BENCHMARKS)}.")
+    path = benchmarks_dir() / BENCHMARKS[name]
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} is missing; run from the frugalcv source checkout.")
+    spec = importlib.util.spec_from_file_location(f"frugalcv_bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(seeds=[int(s) for s in seeds.split(",") if s.strip()], quick=quick)
+
+
+@app.command("report")
+def report_cmd(
+    results: Path = typer.Option(None, help="Folder of results files (default benchmarks/results)"),
+    runs: Path = typer.Option(Path("runs"), help="Folder of run folders."),
+    out: Path = typer.Option(Path("report"), help="Where report.md and index.html go."),
+) -> None:
+    """Gather results files and run summaries into report/report.md and report/index.html."""
+    from frugalcv.core.report import build_report
+
+    results = results or benchmarks_dir() / "results"
+    index = build_report(results_dir=results, runs_dir=runs if runs.is_dir() else None, out_dir=out)
+    typer.echo(f"report written: {index} (and {out / 'report.md'})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

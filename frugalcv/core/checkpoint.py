@@ -1,0 +1,81 @@
+"""Checkpoints: written atomically, read with ``weights_only=True``, clear errors when unusable."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "frugalcv-checkpoint-v1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, foreign, or does not fit the model."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` via a temporary file and ``os.replace``.
+
+    An interruption mid-write leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, **state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a frugalcv checkpoint on CPU with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is truncated/corrupt, holds objects that are not plain tensors and
+            containers, or was not written by frugalcv.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {path}. Check the path or train first.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as e:
+        raise CheckpointError(
+            f"Checkpoint {path} is corrupt or holds non-tensor objects ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200]}). Delete it to restart this run from scratch, or "
+            f"point to another checkpoint; earlier files in the run folder are untouched."
+        ) from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a frugalcv checkpoint (no '{FORMAT}' marker). To use foreign weights, "
+            f"load the state dict yourself and call model.load_state_dict."
+        )
+    return state
+
+
+def load_state_dict_checked(module: torch.nn.Module, state_dict: dict, *, source: str) -> None:
+    """``module.load_state_dict`` with an error that lists missing/unexpected/mismatched keys."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(own) & set(state_dict)
+        if hasattr(state_dict[k], "shape") and state_dict[k].shape != own[k].shape
+    )
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+        if shapes:
+            parts.append(f"shape mismatch {shapes[:3]}")
+        raise CheckpointError(
+            f"Checkpoint {source} does not fit {type(module).__name__}: {'; '.join(parts)}. "
+            f"It was probably written for another model or config."
+        )
+    module.load_state_dict(state_dict)

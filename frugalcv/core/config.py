@@ -1,0 +1,284 @@
+"""Typed dataclass configs: dotted CLI overrides, strict JSON round-trip, shared train/optim parts.
+
+A recipe's ``Config`` is a nested dataclass whose defaults are the paper's values. Presets are plain
+functions returning a ``Config``. ``apply_overrides(cfg, ["optim.lr=0.05"])`` coerces each value by
+the field's annotation; an unknown key raises :class:`ConfigError` naming the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+
+
+class ConfigError(ValueError):
+    """A config key or value is not valid; the message says which and what to do."""
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule (step-based; epochs are converted by the loop)."""
+
+    name: str = "sgd"  # "sgd" | "adamw"
+    lr: float = 0.05  # base learning rate (RepDistiller / ICKD CIFAR default)
+    momentum: float = 0.9  # SGD momentum (RepDistiller default)
+    weight_decay: float = 5e-4  # L2 (RepDistiller default)
+    nesterov: bool = False
+    schedule: str = "multistep"  # "multistep" | "cosine" | "constant"
+    milestones: tuple[float, ...] = (150, 180, 210)  # epochs at which lr *= gamma (RepDistiller)
+    gamma: float = 0.1  # multistep decay factor
+    warmup_steps: int = 0  # linear warm-up from 0 (optimizer steps)
+
+
+@dataclass
+class TrainConfig:
+    """What the shared loop needs: length, batching, evaluation, checkpoints, devices."""
+
+    epochs: float = 240  # training length in epochs (RepDistiller); ignored if max_steps > 0
+    max_steps: int = 0  # if > 0, train exactly this many optimizer steps
+    batch_size: int = 64  # per process (RepDistiller CIFAR default)
+    eval_batch_size: int = 256
+    eval_every: int = 0  # steps between evaluations; 0 = once per epoch
+    ckpt_every: int = 0  # steps between checkpoints; 0 = once per epoch
+    log_every: int = 20  # steps between train-metric lines in metrics.jsonl
+    grad_clip: float = 0.0  # max grad norm; 0 = off
+    seed: int = 0
+    out_dir: str = ""  # "" = runs/<recipe>/<preset>
+    resume: bool = True  # continue from out_dir/last.pt when it exists and the config matches
+    overwrite: bool = False  # move an existing run with another config aside instead of failing
+    accelerator: str = "auto"  # Lightning Fabric accelerator: "auto" | "cpu" | "cuda"
+    devices: int = 1  # processes on this machine (launched by Fabric, or by torchrun)
+    num_nodes: int = 1
+    precision: str = "32-true"  # Fabric precision: "32-true" | "bf16-mixed" | "16-mixed"
+    progress: bool = True  # rich progress bar with ETA
+    monitor: str = "acc"  # validation metric that defines "best"
+    monitor_mode: str = "max"  # "max" | "min"
+
+
+# Keys that do not change what a run computes; they may differ on resume.
+RUNTIME_KEYS = frozenset(
+    {
+        "train.resume",
+        "train.overwrite",
+        "train.progress",
+        "train.devices",
+        "train.num_nodes",
+        "train.accelerator",
+        "train.out_dir",
+        "train.eval_batch_size",
+        "preset",
+    }
+)
+
+
+def to_dict(cfg: Any) -> dict:
+    """A config dataclass as plain JSON-able nested dicts (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def flat_keys(cfg_or_cls: Any, prefix: str = "") -> dict[str, Any]:
+    """Map of every dotted key to its type annotation (leaves only)."""
+    cls = cfg_or_cls if isinstance(cfg_or_cls, type) else type(cfg_or_cls)
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.update(flat_keys(tp, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = tp
+    return out
+
+
+def _unknown_key(key: str, valid: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(
+        f"Unknown config key '{key}'.{hint} Run `frugalcv run <recipe> --show-config` to list keys."
+    )
+
+
+def coerce(value: Any, tp: Any, *, key: str = "") -> Any:
+    """Convert ``value`` (often a CLI string) to annotation ``tp``, or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return coerce(value, a, key=key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"Cannot read {value!r} for '{key}' as {tp}: {'; '.join(errors)}")
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("[") or text.startswith("("):
+                text = text[1:-1]
+            items: list[Any] = [s.strip() for s in text.split(",") if s.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise ConfigError(f"'{key}' needs a list like 1,2,3; got {value!r}")
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            return tuple(coerce(v, args[0], key=key) for v in items)
+        if origin is tuple and args:
+            if len(items) != len(args):
+                raise ConfigError(f"'{key}' needs {len(args)} values; got {value!r}")
+            return tuple(coerce(v, a, key=key) for v, a in zip(items, args, strict=True))
+        inner = args[0] if args else str
+        out = [coerce(v, inner, key=key) for v in items]
+        return tuple(out) if origin is tuple else out
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"'{key}' needs true or false; got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"'{key}' needs a number; got {value!r}")
+        try:
+            if tp is int:
+                as_float = float(value)
+                if as_float != int(as_float):
+                    raise ValueError
+                return int(as_float)
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"'{key}' needs a{'n integer' if tp is int else ' number'}; got {value!r}"
+            ) from None
+    if tp is str:
+        return str(value)
+    if tp is Any:
+        return value
+    raise ConfigError(f"'{key}' has an unsupported annotation {tp}")
+
+
+def _set(cfg: Any, dotted: str, value: Any) -> Any:
+    head, _, rest = dotted.partition(".")
+    if rest:
+        return dataclasses.replace(cfg, **{head: _set(getattr(cfg, head), rest, value)})
+    return dataclasses.replace(cfg, **{head: value})
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """``["--optim.lr=0.05", "--train.epochs", "3"]`` -> ``{"optim.lr": "0.05", ...}``."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("--"):
+            raise ConfigError(f"Expected an override like --optim.lr=0.05, got {a!r}")
+        a = a[2:]
+        if "=" in a:
+            k, v = a.split("=", 1)
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            k, v = a, args[i + 1]
+            i += 1
+        else:
+            k, v = a, "true"  # a bare flag sets a boolean
+        out[k.replace("-", "_")] = v
+        i += 1
+    return out
+
+
+def apply_overrides(cfg: C, overrides: dict[str, Any] | list[str]) -> C:
+    """Return a copy of ``cfg`` with dotted-key overrides applied and coerced by annotation."""
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    keys = flat_keys(cfg)
+    for k, v in overrides.items():
+        if k not in keys:
+            raise _unknown_key(k, list(keys))
+        cfg = _set(cfg, k, coerce(v, keys[k], key=k))
+    return cfg
+
+
+def from_dict(cls: type[C], data: dict, *, prefix: str = "") -> C:
+    """Build ``cls`` from nested dicts (as :func:`save_config` writes); unknown keys are errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config section '{prefix or '<root>'}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in data:
+        if k not in names:
+            raise _unknown_key(prefix + k, [prefix + n for n in names])
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = from_dict(tp, data[f.name], prefix=f"{prefix}{f.name}.")
+        else:
+            kwargs[f.name] = coerce(data[f.name], tp, key=prefix + f.name)
+    return cls(**kwargs)
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def load_config(cls: type[C], path: str | Path) -> C:
+    """Replay a written ``config.json``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No config file at {path}; pass the config.json of an earlier run."
+        )
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path} is not valid JSON ({e}); pass the config.json of a run.") from e
+    return from_dict(cls, data)
+
+
+def config_diff(a: dict, b: dict, *, ignore: frozenset[str] = RUNTIME_KEYS) -> list[str]:
+    """Dotted keys whose values differ between two ``to_dict`` configs (runtime keys ignored)."""
+
+    def flat(d: dict, p: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{p}{k}."))
+            else:
+                out[p + k] = v
+        return out
+
+    fa, fb = flat(a), flat(b)
+    keys = (set(fa) | set(fb)) - set(ignore)
+    return sorted(k for k in keys if fa.get(k) != fb.get(k))
+
+
+__all__ = [
+    "ConfigError",
+    "OptimConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "coerce",
+    "config_diff",
+    "field",
+    "flat_keys",
+    "from_dict",
+    "load_config",
+    "parse_overrides",
+    "save_config",
+    "to_dict",
+]

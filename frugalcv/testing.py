@@ -1,0 +1,57 @@
+"""Small helpers for tests of frugalcv and of code built on it (shipped, as in detectron2)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from frugalcv.core.task import Task
+
+
+def toy_data(num: int = 256, *, seed: int = 0, num_classes: int = 4) -> tuple[Tensor, Tensor]:
+    """Linearly separable-ish 1x8x8 images: class k lights up row band k. ``x: (N, 1, 8, 8)``."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, num_classes, (num,), generator=g)
+    x = 0.3 * torch.randn(num, 1, 8, 8, generator=g)
+    for k in range(num_classes):
+        x[y == k, :, 2 * k : 2 * k + 2, :] += 1.0
+    return x, y
+
+
+class ToyTask(Task):
+    """A conv + dropout classifier; dropout makes the training RNG stream matter for resume."""
+
+    def __init__(self, *, num_classes: int = 4, nan_at_step: int = -1) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.AdaptiveAvgPool2d((4, 1)),
+            nn.Flatten(),
+            nn.Linear(32, num_classes),
+        )
+        self.nan_at_step = nan_at_step
+        self.calls = 0
+
+    def training_step(self, batch):
+        x, y = batch
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        self.calls += 1
+        if self.calls == self.nan_at_step:
+            loss = loss * float("nan")
+        return {"loss": loss}
+
+    def validation_step(self, batch):
+        x, y = batch
+        logits = self.net(x)
+        return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
+
+
+def params_equal(a: nn.Module, b: nn.Module) -> bool:
+    """True when every parameter and buffer of two modules is bitwise equal."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -1,0 +1,43 @@
+"""Launched by test_ddp.py under torchrun (2 CPU processes, gloo); not a test module itself."""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from frugalcv.core.config import OptimConfig, TrainConfig
+from frugalcv.core.loader import TensorLoader
+from frugalcv.core.loop import fit, make_fabric
+from frugalcv.testing import ToyTask, toy_data
+
+out = Path(sys.argv[1])
+train = TrainConfig(
+    max_steps=12, batch_size=16, eval_every=6, ckpt_every=6, progress=False, accelerator="cpu"
+)
+fabric = make_fabric(train)
+fabric.launch()
+torch.manual_seed(fabric.global_rank)  # different init per rank: DDP must sync them
+task = ToyTask()
+x, y = toy_data(256)
+res = fit(
+    task,
+    train_loader=TensorLoader((x, y), batch_size=16, shuffle=True, drop_last=True),
+    val_loader=TensorLoader(toy_data(64, seed=5), batch_size=32),
+    train=train,
+    optim=OptimConfig(lr=0.1, schedule="constant"),
+    out_dir=out,
+    fabric=fabric,
+)
+flat = torch.cat([p.detach().flatten() for p in task.parameters()])
+(out / f"rank{fabric.global_rank}.json").write_text(
+    json.dumps(
+        {
+            "world_size": fabric.world_size,
+            "diff": res.replica_max_abs_diff,
+            "params": flat.tolist(),
+            "acc": res.final["acc"],
+            "steps": res.steps,
+        }
+    )
+)
