@@ -1,0 +1,109 @@
+"""Tests for frugalcv.data.segmentation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from frugalcv.data import SegData, make_digit_scenes
+from frugalcv.data import segmentation as seg
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def scenes() -> SegData:
+    return make_digit_scenes(num_train=200, num_test=50, image_size=48, seed=0)
+
+
+def test_shapes_dtypes_ranges(scenes):
+    assert scenes.x_train.shape == (200, 1, 48, 48) and scenes.x_test.shape == (50, 1, 48, 48)
+    assert scenes.y_train.shape == (200, 48, 48) and scenes.y_test.shape == (50, 48, 48)
+    assert scenes.x_train.dtype == torch.float32 and scenes.y_train.dtype == torch.int64
+    assert scenes.x_train.min() >= 0.0 and scenes.x_train.max() <= 1.0
+    assert scenes.num_classes == 11 and scenes.ignore_index == 255 and scenes.in_chans == 1
+    labels = torch.cat([scenes.y_train.flatten(), scenes.y_test.flatten()])
+    assert labels.min() == 0 and labels.max() <= 10
+    assert set(scenes.y_train.unique().tolist()) == set(range(11))  # every digit class appears
+
+
+def test_labels_mark_bright_strokes(scenes):
+    # x = d + (1 - d) * x never darkens a pixel and a stroke pixel has d > 0.5, so every
+    # labelled pixel is brighter than 0.5
+    for x, y in ((scenes.x_train, scenes.y_train), (scenes.x_test, scenes.y_test)):
+        assert x[:, 0][y > 0].min() > 0.5
+        # every scene holds at least one digit, and digits cover a minority of pixels
+        per_scene = (y > 0).flatten(1).float().mean(dim=1)
+        assert per_scene.min() > 0.0 and per_scene.mean() < 0.3
+
+
+def test_determinism_by_seed(scenes):
+    again = make_digit_scenes(num_train=200, num_test=50, image_size=48, seed=0)
+    other = make_digit_scenes(num_train=200, num_test=50, image_size=48, seed=1)
+    assert torch.equal(scenes.x_train, again.x_train) and torch.equal(scenes.y_test, again.y_test)
+    assert not torch.equal(scenes.x_train, other.x_train)
+    # the train scenes do not depend on how many test scenes are drawn
+    fewer_test = make_digit_scenes(num_train=200, num_test=5, image_size=48, seed=0)
+    assert torch.equal(scenes.x_train, fewer_test.x_train)
+
+
+def test_paste_hand_derived():
+    # one constant 2x2 digit in a box of 4 px centred at (4, 4) of an 8x8 scene. Bilinear
+    # resampling with zero padding gives, along each axis, weights 0.25, 0.75, 1, 1, 0.75, 0.25
+    # on pixels 1..6 (a digit pixel is 2 scene pixels and fades out over one of them), so the
+    # stroke (> 0.5, products included: 0.75 * 0.75 = 0.5625) is exactly pixels 2..5.
+    canvas = torch.full((1, 8, 8), 0.25)
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    seg._paste(
+        canvas,
+        labels,
+        torch.ones(1, 2, 2),
+        torch.tensor([6]),
+        centre=torch.tensor([[4.0, 4.0]]),
+        box=torch.tensor([4.0]),
+        active=torch.tensor([True]),
+    )
+    expected_labels = torch.zeros(8, 8, dtype=torch.long)
+    expected_labels[2:6, 2:6] = 7  # class 6 -> label 7
+    assert torch.equal(labels[0], expected_labels)
+    weights = torch.tensor([0.0, 0.25, 0.75, 1.0, 1.0, 0.75, 0.25, 0.0])
+    d = weights[:, None] * weights[None, :]
+    torch.testing.assert_close(canvas[0], d + (1 - d) * 0.25)
+    # an inactive slot changes nothing
+    before = canvas.clone()
+    seg._paste(
+        canvas,
+        labels,
+        torch.ones(1, 2, 2),
+        torch.tensor([2]),
+        centre=torch.tensor([[1.0, 1.0]]),
+        box=torch.tensor([2.0]),
+        active=torch.tensor([False]),
+    )
+    assert torch.equal(canvas, before)
+
+
+def test_options_and_errors():
+    few = make_digit_scenes(
+        num_train=20, num_test=5, image_size=32, digits_per_image=(1, 1), num_digit_classes=3
+    )
+    assert few.x_train.shape == (20, 1, 32, 32) and few.num_classes == 4
+    assert few.y_train.max() <= 3
+    with pytest.raises(ValueError, match="digits_per_image"):
+        make_digit_scenes(num_train=2, num_test=2, digits_per_image=(0, 2))
+    with pytest.raises(ValueError, match="num_digit_classes"):
+        make_digit_scenes(num_train=2, num_test=2, num_digit_classes=11)
+    with pytest.raises(ValueError, match="source"):
+        make_digit_scenes(num_train=2, num_test=2, source="svhn")
+
+
+def test_mnist5k_source():
+    d = make_digit_scenes(num_train=20, num_test=5, source="mnist5k", seed=2)
+    assert d.x_train.shape == (20, 1, 48, 48) and d.name == "digit-scenes-mnist5k"
+    assert d.x_train[:, 0][d.y_train > 0].min() > 0.5
+
+
+def test_segdata_validates_shapes():
+    x = torch.zeros(2, 1, 4, 4)
+    with pytest.raises(ValueError, match="y_train"):
+        SegData("bad", x, torch.zeros(2, 4, 5, dtype=torch.long), x, torch.zeros(2, 4, 4), 3)
