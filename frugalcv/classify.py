@@ -120,17 +120,20 @@ def model_extra(model: nn.Module, data) -> dict:
 
 def train_model(
     ctx: RunContext,
-    cfg: Config,
+    cfg,
     *,
     task: Task,
-    data,
+    loaders: tuple,
     name: str,
     out_dir=None,
     extra: dict | None = None,
 ) -> dict:
-    """Fit one task under the run's context and write its summary; shared by recipes."""
+    """Fit one task under the run's context and write its summary; shared by recipes.
+
+    ``cfg`` needs ``train`` and ``optim`` parts; ``loaders`` is ``(train_loader, val_loader)``.
+    """
     out_dir = out_dir or ctx.out_dir
-    train_loader, val_loader = make_loaders(data, cfg)
+    train_loader, val_loader = loaders
     result = fit(
         task,
         train_loader=train_loader,
@@ -156,7 +159,12 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
         **model_extra(model, data),
     }
     return train_model(
-        ctx, cfg, task=ClassifyTask(model=model), data=data, name="classify", extra=extra
+        ctx,
+        cfg,
+        task=ClassifyTask(model=model),
+        loaders=make_loaders(data, cfg),
+        name="classify",
+        extra=extra,
     )
 
 

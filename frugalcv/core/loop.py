@@ -178,6 +178,7 @@ def fit(
             opt.load_state_dict(sd)
         step, best, history = int(state["step"]), dict(state["best"]), list(state["history"])
         _set_rng_state(state["rng"])
+        t0 -= float(state.get("wall_s", 0.0))  # wall time accumulates over resumed sessions
         if fabric.is_global_zero:
             print(f"[frugalcv] resumed {out_dir} at step {step}/{total}")
 
@@ -209,6 +210,7 @@ def fit(
                     "best": best,
                     "history": history,
                     "rng": _rng_state(),
+                    "wall_s": time.time() - t0,
                 },
             )
         fabric.barrier()

@@ -28,10 +28,13 @@ def test_shapes_dtypes_ranges(scenes):
 
 
 def test_labels_mark_bright_strokes(scenes):
-    # x = d + (1 - d) * x never darkens a pixel and a stroke pixel has d > 0.5, so every
-    # labelled pixel is brighter than 0.5
+    # x = d + (1 - d) * x never darkens a pixel and a stroke pixel has d > 0.5; labels cover
+    # the stroke dilated by a k x k max filter, so every labelled pixel has a pixel brighter
+    # than 0.5 within its k x k neighbourhood
+    k = seg._dilation(48)
     for x, y in ((scenes.x_train, scenes.y_train), (scenes.x_test, scenes.y_test)):
-        assert x[:, 0][y > 0].min() > 0.5
+        near = torch.nn.functional.max_pool2d(x, k, stride=1, padding=k // 2)[:, 0]
+        assert near[y > 0].min() > 0.5
         # every scene holds at least one digit, and digits cover a minority of pixels
         per_scene = (y > 0).flatten(1).float().mean(dim=1)
         assert per_scene.min() > 0.0 and per_scene.mean() < 0.3
@@ -51,7 +54,8 @@ def test_paste_hand_derived():
     # one constant 2x2 digit in a box of 4 px centred at (4, 4) of an 8x8 scene. Bilinear
     # resampling with zero padding gives, along each axis, weights 0.25, 0.75, 1, 1, 0.75, 0.25
     # on pixels 1..6 (a digit pixel is 2 scene pixels and fades out over one of them), so the
-    # stroke (> 0.5, products included: 0.75 * 0.75 = 0.5625) is exactly pixels 2..5.
+    # stroke (> 0.5, products included: 0.75 * 0.75 = 0.5625) is exactly pixels 2..5; the
+    # 3 x 3 max filter of an 8 px scene (_dilation(8) == 3) widens the label to pixels 1..6.
     canvas = torch.full((1, 8, 8), 0.25)
     labels = torch.zeros(1, 8, 8, dtype=torch.long)
     seg._paste(
@@ -64,7 +68,8 @@ def test_paste_hand_derived():
         active=torch.tensor([True]),
     )
     expected_labels = torch.zeros(8, 8, dtype=torch.long)
-    expected_labels[2:6, 2:6] = 7  # class 6 -> label 7
+    assert seg._dilation(8) == 3
+    expected_labels[1:7, 1:7] = 7  # class 6 -> label 7
     assert torch.equal(labels[0], expected_labels)
     weights = torch.tensor([0.0, 0.25, 0.75, 1.0, 1.0, 0.75, 0.25, 0.0])
     d = weights[:, None] * weights[None, :]
@@ -100,7 +105,9 @@ def test_options_and_errors():
 def test_mnist5k_source():
     d = make_digit_scenes(num_train=20, num_test=5, source="mnist5k", seed=2)
     assert d.x_train.shape == (20, 1, 48, 48) and d.name == "digit-scenes-mnist5k"
-    assert d.x_train[:, 0][d.y_train > 0].min() > 0.5
+    k = seg._dilation(48)
+    near = torch.nn.functional.max_pool2d(d.x_train, k, stride=1, padding=k // 2)[:, 0]
+    assert near[d.y_train > 0].min() > 0.5
 
 
 def test_segdata_validates_shapes():
