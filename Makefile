@@ -14,7 +14,6 @@ export PYTHONUNBUFFERED := 1
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PAIR)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@

@@ -16,7 +16,7 @@ from frugalcv.core.config import apply_overrides
 from frugalcv.core.results import Row
 from frugalcv.distill import seg_recipe
 
-EPOCHS = 10
+EPOCHS = 15
 GRIDS = (1, 4)
 
 

@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, str] = {
     "classify": "classify.py",
     "ickd": "ickd.py",
     "ickd_seg": "ickd_seg.py",
+    "ickd_ablation": "ickd_ablation.py",
 }
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}

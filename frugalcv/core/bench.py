@@ -32,15 +32,35 @@ def data_root_note() -> str:
     return f"FRUGALCV_DATA={root}" if root else "embedded data only (FRUGALCV_DATA unset)"
 
 
-def finish(name: str, *, command: str, dataset: str, metric: str, higher_is_better: bool,
-           seeds: list[int], rows: list[Row], notes: str, quick: bool, t0: float) -> dict:
+def finish(
+    name: str,
+    *,
+    command: str,
+    dataset: str,
+    metric: str,
+    higher_is_better: bool,
+    seeds: list[int],
+    rows: list[Row],
+    notes: str,
+    quick: bool,
+    t0: float,
+) -> dict:
     """Write the results file (unless ``quick``) and print the table."""
     notes = f"{notes} Wall time {time.time() - t0:.0f} s. {data_root_note()}."
     path = results_path(name if not quick else f"{name}.quick")
     if quick:
         path = Path(run_dir(name)) / f"{name}.quick.json"
-    res = write_results(path, benchmark=name, command=command, dataset=dataset, metric=metric,
-                        higher_is_better=higher_is_better, seeds=seeds, rows=rows, notes=notes)
+    res = write_results(
+        path,
+        benchmark=name,
+        command=command,
+        dataset=dataset,
+        metric=metric,
+        higher_is_better=higher_is_better,
+        seeds=seeds,
+        rows=rows,
+        notes=notes,
+    )
     Console().print(format_table(res))
     print(f"written: {path}")
     return res

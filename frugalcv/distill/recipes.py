@@ -177,10 +177,13 @@ class DistillTask(Task):
         return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
 
 
-def load_teacher(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load a frugalcv checkpoint of a ``ClassifyTask`` (keys ``model.*``) into ``model``."""
+def load_teacher(model: nn.Module, path: str | Path, *, prefix: str = "model.") -> nn.Module:
+    """Load the ``prefix*`` weights of a frugalcv checkpoint into ``model``.
+
+    ``"model."`` reads a ``ClassifyTask`` checkpoint, ``"student."`` a ``DistillTask`` one.
+    """
     state = load_checkpoint(path)["task"]
-    weights = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
+    weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     load_state_dict_checked(model, weights, source=str(path))
     return model
 

@@ -56,10 +56,10 @@ class Config:
 def tiny() -> Config:
     """About a minute on 2 CPU cores: digits on natural backgrounds, fcn_resnet20 -> fcn_resnet8."""
     return Config(
-        data=SegDataConfig(num_train=1000, num_test=300, image_size=32),
+        data=SegDataConfig(num_train=800, num_test=300, image_size=32),
         distill=SegDistillConfig(teacher="fcn_resnet20", student="fcn_resnet8", grids=(1, 4)),
         optim=OptimConfig(lr=0.1, schedule="cosine", warmup_steps=10),
-        train=TrainConfig(epochs=10, batch_size=32, monitor="miou"),
+        train=TrainConfig(epochs=8, batch_size=32, monitor="miou"),
     )
 
 
@@ -171,7 +171,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
 
     teacher = _create(d.teacher, data)
     if d.teacher_ckpt:
-        load_teacher_seg(teacher, d.teacher_ckpt)
+        load_teacher(teacher, d.teacher_ckpt, prefix="student.")
         rows = [{"name": "teacher", "loaded_from": d.teacher_ckpt}]
     else:
         task = SegDistillTask(student=teacher, teacher=None, ickd=None, **common)
@@ -186,7 +186,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
                 extra=extra(teacher, d.teacher),
             )
         ]
-        load_teacher_seg(teacher, ctx.out_dir / "teacher" / "last.pt")
+        load_teacher(teacher, ctx.out_dir / "teacher" / "last.pt", prefix="student.")
     for grid in (0, *d.grids):  # 0 = the student alone
         torch.manual_seed(cfg.train.seed)  # same student init in every row
         student = _create(d.student, data)
@@ -229,15 +229,3 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     if ctx.is_main:
         write_json(ctx.out_dir / "rows.json", summary)
     return summary
-
-
-def load_teacher_seg(model: nn.Module, path) -> nn.Module:
-    """Load the ``student.*`` weights of a SegDistillTask checkpoint (how teachers are trained)."""
-    from frugalcv.core.checkpoint import load_checkpoint, load_state_dict_checked
-
-    state = load_checkpoint(path)["task"]
-    weights = {k[len("student.") :]: v for k, v in state.items() if k.startswith("student.")}
-    if not weights:
-        return load_teacher(model, path)  # a ClassifyTask-style checkpoint (model.*)
-    load_state_dict_checked(model, weights, source=str(path))
-    return model
