@@ -250,8 +250,14 @@ def load_config(cls: type[C], path: str | Path) -> C:
     return from_dict(cls, data)
 
 
-def config_diff(a: dict, b: dict, *, ignore: frozenset[str] = RUNTIME_KEYS) -> list[str]:
-    """Dotted keys whose values differ between two ``to_dict`` configs (runtime keys ignored)."""
+def config_diff(
+    a: dict, b: dict, *, ignore: frozenset[str] = RUNTIME_KEYS, defaults: dict | None = None
+) -> list[str]:
+    """Dotted keys whose values differ between two ``to_dict`` configs (runtime keys ignored).
+
+    With ``defaults`` (``to_dict`` of the default config), a key missing on one side (a field
+    added after that run was written) counts as holding its default value.
+    """
 
     def flat(d: dict, p: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -263,6 +269,9 @@ def config_diff(a: dict, b: dict, *, ignore: frozenset[str] = RUNTIME_KEYS) -> l
         return out
 
     fa, fb = flat(a), flat(b)
+    if defaults is not None:
+        fd = flat(defaults)
+        fa, fb = {**fd, **fa}, {**fd, **fb}
     keys = (set(fa) | set(fb)) - set(ignore)
     return sorted(k for k in keys if fa.get(k) != fb.get(k))
 

@@ -35,13 +35,16 @@ def default_out_dir(recipe: str, preset: str) -> Path:
     return Path("runs") / recipe / (preset or "custom")
 
 
-def _prepare_folder(out_dir: Path, cfg_dict: dict, *, resume: bool, overwrite: bool) -> None:
+def _prepare_folder(
+    out_dir: Path, cfg_dict: dict, *, resume: bool, overwrite: bool, defaults: dict
+) -> None:
     old_cfg = out_dir / "config.json"
     has_work = any(out_dir.rglob("last.pt")) or (out_dir / "summary.json").is_file()
     if not old_cfg.is_file() and not has_work:
         return
     try:
-        diff = config_diff(json.loads(old_cfg.read_text()), cfg_dict) if old_cfg.is_file() else []
+        old = json.loads(old_cfg.read_text()) if old_cfg.is_file() else None
+        diff = config_diff(old, cfg_dict, defaults=defaults) if old is not None else []
     except json.JSONDecodeError:
         diff = ["<unreadable config.json>"]
     reason = None
@@ -70,7 +73,13 @@ def start_run(cfg: Any, *, recipe: str, preset: str) -> RunContext:
     fabric.launch()
     cfg_dict = to_dict(cfg)
     if fabric.is_global_zero:
-        _prepare_folder(out_dir, cfg_dict, resume=train.resume, overwrite=train.overwrite)
+        _prepare_folder(
+            out_dir,
+            cfg_dict,
+            resume=train.resume,
+            overwrite=train.overwrite,
+            defaults=to_dict(type(cfg)()),
+        )
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "config.json", cfg_dict)
     fabric.barrier()

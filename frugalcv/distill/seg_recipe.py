@@ -37,6 +37,7 @@ class SegDistillConfig:
     teacher: str = "fcn_resnet20x4"  # frugalcv.zoo.SEG_MODELS name
     student: str = "fcn_resnet8"
     teacher_ckpt: str = ""  # a frugalcv checkpoint of a trained teacher; "" = train one first
+    teacher_only: bool = False  # stop after training the teacher (to distil from it later)
     grids: tuple[int, ...] = (1, 4)  # one student row per n x n grid (README rows: 1, 4, 16, 32)
     ce: float = 1.0  # pixel CE weight
     ickd: float = 2.5  # beta, as the CIFAR code (the VOC value was not published)
@@ -187,7 +188,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
             )
         ]
         load_teacher(teacher, ctx.out_dir / "teacher" / "last.pt", prefix="student.")
-    for grid in (0, *d.grids):  # 0 = the student alone
+    for grid in () if d.teacher_only else (0, *d.grids):  # 0 = the student alone
         torch.manual_seed(cfg.train.seed)  # same student init in every row
         student = _create(d.student, data)
         ickd = None

@@ -99,3 +99,11 @@ def test_config_diff_ignores_runtime_keys():
     a = to_dict(Cfg())
     b = to_dict(apply_overrides(Cfg(), {"train.progress": "false", "optim.lr": "0.3"}))
     assert config_diff(a, b) == ["optim.lr"]
+
+
+def test_config_diff_treats_fields_added_later_as_defaults():
+    old = to_dict(Cfg())
+    del old["inner"]["name"]  # a run written before the field existed
+    assert config_diff(old, to_dict(Cfg()), defaults=to_dict(Cfg())) == []
+    changed = to_dict(apply_overrides(Cfg(), {"inner.name": "x"}))
+    assert config_diff(old, changed, defaults=to_dict(Cfg())) == ["inner.name"]
