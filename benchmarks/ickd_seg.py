@@ -71,7 +71,11 @@ def main(*, seeds: list[int], quick: bool = False) -> dict:
     # The fully trained teacher (45 epochs), then every seed's student rows under it.
     tcfg = apply_overrides(
         config(0, quick=quick, teacher_ckpt="", folder="teacher45"),
-        {"distill.teacher_only": True, "train.epochs": 1 if quick else TEACHER_EPOCHS},
+        {
+            "distill.teacher_only": True,
+            "train.epochs": 1 if quick else TEACHER_EPOCHS,
+            "train.out_dir": run_dir("ickd_seg" + ("_quick" if quick else ""), "teacher45"),
+        },
     )
     teacher = seg_recipe.run(tcfg, preset="bench")["rows"][0]
     ckpt = str(Path(tcfg.train.out_dir) / "teacher" / "last.pt")
