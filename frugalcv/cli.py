@@ -157,7 +157,7 @@ def run_cmd(
     if recipe == "all" and not show_config:
         typer.echo(f"all recipes done in {time.time() - t0:.0f} s")
         if report:
-            report_cmd()
+            write_report(results=None, runs=Path("runs"), out=Path("report"))
     if failed:
         typer.secho(f"failed: {', '.join(failed)}", fg="red", err=True)
         raise typer.Exit(1)
@@ -216,11 +216,17 @@ def report_cmd(
     out: Path = typer.Option(Path("report"), help="Where report.md and index.html go."),
 ) -> None:
     """Gather results files and run summaries into report/report.md and report/index.html."""
+    write_report(results=results, runs=runs, out=out)
+
+
+def write_report(*, results: Path | None, runs: Path, out: Path) -> Path:
+    """Build the report (shared by `frugalcv report` and `frugalcv run all`)."""
     from frugalcv.core.report import build_report
 
     results = results or benchmarks_dir() / "results"
     index = build_report(results_dir=results, runs_dir=runs if runs.is_dir() else None, out_dir=out)
     typer.echo(f"report written: {index} (and {out / 'report.md'})")
+    return index
 
 
 def main() -> None:

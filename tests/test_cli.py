@@ -97,3 +97,16 @@ def test_cli_spawns_two_ddp_processes_with_identical_replicas(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())
     assert s["world_size"] == 2 and s["replica_max_abs_diff"] == 0.0 and s["steps"] == 12
+
+
+def test_report_command_and_the_run_all_report_step(tmp_path):
+    from frugalcv.cli import write_report
+
+    res = runner.invoke(
+        app, ["report", "--runs", str(tmp_path / "none"), "--out", str(tmp_path / "rep")]
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "rep" / "index.html").is_file()
+    # `run all` calls this helper directly (not the typer command, whose defaults are objects).
+    index = write_report(results=None, runs=tmp_path / "none", out=tmp_path / "rep2")
+    assert index.is_file() and (tmp_path / "rep2" / "report.md").read_text().startswith("#")
