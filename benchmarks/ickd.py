@@ -157,6 +157,5 @@ def main(*, seeds: list[int], quick: bool = False) -> dict:
         "lr x0.1 at 150/180/210 of 240 (scaled), batch 64, pad-crop; CE 1, KD alpha 1 at "
         "T=4, ICKD beta 2.5 (official_cifar normalisation, 1x1 embed). step_cost_vs_ce: "
         "median seconds per training step (batch 64, 1 thread when run with "
-        "OMP_NUM_THREADS=1) relative to the CE-only student, one run. Wall time counts "
-        "resumed runs only.",
+        "OMP_NUM_THREADS=1) relative to the CE-only student, one run.",
     )

@@ -46,7 +46,10 @@ def finish(
     t0: float,
 ) -> dict:
     """Write the results file (unless ``quick``) and print the table."""
-    notes = f"{notes} Wall time {time.time() - t0:.0f} s. {data_root_note()}."
+    notes = (
+        f"{notes} This invocation took {time.time() - t0:.0f} s (runs finished earlier are "
+        f"resumed from their checkpoints, not retrained). {data_root_note()}."
+    )
     path = results_path(name if not quick else f"{name}.quick")
     if quick:
         path = Path(run_dir(name)) / f"{name}.quick.json"
