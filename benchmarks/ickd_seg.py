@@ -46,6 +46,18 @@ def config(seed: int, *, quick: bool, teacher_ckpt: str, folder: str) -> seg_rec
     )
 
 
+def _teacher_row(summary: dict, name: str) -> Row:
+    return Row(
+        name=name,
+        values=[summary["final"]["miou"]],
+        extra={
+            "params": summary["params"],
+            "macs": summary["macs"],
+            "pixel_acc_mean": summary["final"]["pixel_acc"],
+        },
+    )
+
+
 def _rows(per_seed: list[dict], label: str) -> list[Row]:
     rows = []
     for name in ("student", *(f"grid{g}x{g}" for g in GRIDS)):
@@ -94,30 +106,9 @@ def main(*, seeds: list[int], quick: bool = False) -> dict:
         cfg = config(seed, quick=quick, teacher_ckpt=weak_ckpt, folder=".")
         weak.append({r["name"]: r for r in seg_recipe.run(cfg, preset="bench")["rows"]})
         weak_ckpt = weak_ckpt or str(Path(cfg.train.out_dir) / "teacher" / "last.pt")
-    w = weak[0]["teacher"]
-    rows = [
-        Row(
-            name=f"teacher fcn_resnet20 ({TEACHER_EPOCHS} epochs)",
-            values=[teacher["final"]["miou"]],
-            extra={
-                "params": teacher["params"],
-                "macs": teacher["macs"],
-                "pixel_acc_mean": teacher["final"]["pixel_acc"],
-            },
-        )
-    ]
+    rows = [_teacher_row(teacher, f"teacher fcn_resnet20 ({TEACHER_EPOCHS} epochs)")]
     rows += _rows(strong, "")
-    rows.append(
-        Row(
-            name=f"weak teacher fcn_resnet20 ({EPOCHS} epochs)",
-            values=[w["final"]["miou"]],
-            extra={
-                "params": w["params"],
-                "macs": w["macs"],
-                "pixel_acc_mean": w["final"]["pixel_acc"],
-            },
-        )
-    )
+    rows.append(_teacher_row(weak[0]["teacher"], f"weak teacher fcn_resnet20 ({EPOCHS} epochs)"))
     rows += _rows(weak, " (weak teacher)")
     return finish(
         "ickd_seg",

@@ -188,6 +188,24 @@ def load_teacher(model: nn.Module, path: str | Path, *, prefix: str = "model.") 
     return model
 
 
+def make_ickd_loss(
+    cfg, *, student: nn.Module, teacher: nn.Module, grid: tuple[int, int]
+) -> ICKDLoss:
+    """``ICKDLoss`` embedding the student's last stage to the teacher's channels.
+
+    ``cfg`` is a ``DistillConfig`` or ``SegDistillConfig`` (``embed_kernel``, ``normalize``,
+    ``reduction``); the recipes' only place that turns config into the loss module.
+    """
+    return ICKDLoss(
+        student_channels=student.num_features,
+        teacher_channels=teacher.num_features,
+        kernel_size=cfg.embed_kernel,
+        normalize=cfg.normalize,
+        reduction=cfg.reduction,
+        grid=grid,
+    )
+
+
 def make_distill_task(
     cfg: DistillConfig, row: str, *, student: nn.Module, teacher: nn.Module
 ) -> DistillTask:
@@ -195,16 +213,9 @@ def make_distill_task(
     if row not in ROWS:
         raise ValueError(f"Unknown row '{row}'; choose from {list(ROWS)}.")
     use_kd, use_ickd = ROWS[row]
-    ickd = None
-    if use_ickd:
-        ickd = ICKDLoss(
-            student_channels=student.num_features,
-            teacher_channels=teacher.num_features,
-            kernel_size=cfg.embed_kernel,
-            normalize=cfg.normalize,
-            reduction=cfg.reduction,
-            grid=cfg.grid,
-        )
+    ickd = (
+        make_ickd_loss(cfg, student=student, teacher=teacher, grid=cfg.grid) if use_ickd else None
+    )
     return DistillTask(
         student=student,
         teacher=teacher if (use_kd or use_ickd) else None,

@@ -19,8 +19,7 @@ from frugalcv.core.loader import TensorLoader
 from frugalcv.core.loop import write_json
 from frugalcv.core.recipe import start_run
 from frugalcv.core.task import _to_device
-from frugalcv.distill.ickd import ICKDLoss
-from frugalcv.distill.recipes import DistillTask, load_teacher
+from frugalcv.distill.recipes import DistillTask, load_teacher, make_ickd_loss
 
 
 @dataclass
@@ -191,16 +190,9 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     for grid in () if d.teacher_only else (0, *d.grids):  # 0 = the student alone
         torch.manual_seed(cfg.train.seed)  # same student init in every row
         student = _create(d.student, data)
-        ickd = None
-        if grid:
-            ickd = ICKDLoss(
-                student_channels=student.num_features,
-                teacher_channels=teacher.num_features,
-                kernel_size=d.embed_kernel,
-                normalize=d.normalize,
-                reduction=d.reduction,
-                grid=(grid, grid),
-            )
+        ickd = (
+            make_ickd_loss(d, student=student, teacher=teacher, grid=(grid, grid)) if grid else None
+        )
         task = SegDistillTask(
             student=student,
             teacher=teacher if grid else None,
