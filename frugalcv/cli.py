@@ -83,7 +83,7 @@ def list_cmd() -> None:
     table.add_column("about")
     for name in RECIPES:
         mod = recipe_module(name)
-        about = (mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else ""
+        about = (mod.__doc__ or "").strip().splitlines()[0].replace("``", "") if mod.__doc__ else ""
         table.add_row(name, ", ".join(mod.PRESETS), about)
     Console().print(table)
     bench = Table(title="benchmarks: frugalcv bench <name>")
