@@ -10,18 +10,13 @@ from __future__ import annotations
 import time
 
 from frugalcv import classify
-from frugalcv.core.bench import finish, run_dir
+from frugalcv.core.bench import finish, run_dir, scaled_milestones
 from frugalcv.core.config import apply_overrides
 from frugalcv.core.results import Row
 
 DATASETS = ("mnist-back", "mnist-rot-back")
 MODELS = ("tiny_cnn", "resnet8", "resnet8x2")
 EPOCHS = 6
-
-
-def scaled_milestones(epochs: float) -> tuple[float, ...]:
-    """RepDistiller's decays at 150/180/210 of 240 epochs, scaled to ``epochs``."""
-    return tuple(epochs * m / 240 for m in (150, 180, 210))
 
 
 def config(dataset: str, model: str, seed: int, *, quick: bool) -> classify.Config:
@@ -70,7 +65,6 @@ def main(*, seeds: list[int], quick: bool = False) -> dict:
             )
     return finish(
         "classify",
-        command=f"frugalcv bench classify --seeds {','.join(map(str, seeds))}",
         dataset=", ".join(DATASETS),
         metric="test accuracy (final epoch)",
         higher_is_better=True,

@@ -18,7 +18,7 @@ import torch
 
 from frugalcv import classify
 from frugalcv.classify import load_data
-from frugalcv.core.bench import finish, run_dir
+from frugalcv.core.bench import finish, run_dir, scaled_milestones
 from frugalcv.core.config import apply_overrides
 from frugalcv.core.results import Row
 from frugalcv.distill import recipes
@@ -26,11 +26,6 @@ from frugalcv.distill import recipes
 EPOCHS = 6  # every student row
 TEACHER_EPOCHS = 18  # the teacher, trained once
 ROWS = ("student", "kd", "ickd", "ickd_kd")
-
-
-def scaled_milestones(epochs: float) -> tuple[float, ...]:
-    """RepDistiller's decays at 150/180/210 of 240 epochs, scaled to ``epochs``."""
-    return tuple(epochs * m / 240 for m in (150, 180, 210))
 
 
 def base_overrides(*, quick: bool) -> dict:
@@ -144,7 +139,6 @@ def main(*, seeds: list[int], quick: bool = False) -> dict:
         )
     return finish(
         "ickd",
-        command=f"frugalcv bench ickd --seeds {','.join(map(str, seeds))}",
         dataset="mnist-rot-back",
         metric="test accuracy (final epoch)",
         higher_is_better=True,

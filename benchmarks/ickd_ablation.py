@@ -80,7 +80,6 @@ def main(*, seeds: list[int], quick: bool = False) -> dict:
     ]
     return finish(
         "ickd_ablation",
-        command=f"frugalcv bench ickd_ablation --seeds {','.join(map(str, seeds))}",
         dataset="mnist-rot-back",
         metric="test accuracy (final epoch)",
         higher_is_better=True,

@@ -112,7 +112,6 @@ def main(*, seeds: list[int], quick: bool = False) -> dict:
     rows += _rows(weak, " (weak teacher)")
     return finish(
         "ickd_seg",
-        command=f"frugalcv bench ickd_seg --seeds {','.join(map(str, seeds))}",
         dataset="digit-scenes (embedded, 32 px, 2000 train / 500 test)",
         metric="test mIoU (final epoch, 11 classes incl. background)",
         higher_is_better=True,

@@ -32,10 +32,14 @@ def data_root_note() -> str:
     return f"FRUGALCV_DATA={root}" if root else "embedded data only (FRUGALCV_DATA unset)"
 
 
+def scaled_milestones(epochs: float) -> tuple[float, ...]:
+    """RepDistiller's lr decays at epochs 150/180/210 of 240, scaled to ``epochs``."""
+    return tuple(epochs * m / 240 for m in (150, 180, 210))
+
+
 def finish(
     name: str,
     *,
-    command: str,
     dataset: str,
     metric: str,
     higher_is_better: bool,
@@ -45,14 +49,17 @@ def finish(
     quick: bool,
     t0: float,
 ) -> dict:
-    """Write the results file (unless ``quick``) and print the table."""
+    """Write ``benchmarks/results/<name>.json`` and print the table.
+
+    With ``quick`` (a smoke run, not for results) the file goes under the runs folder instead.
+    The command recorded is ``frugalcv bench <name> --seeds ...``.
+    """
+    command = f"frugalcv bench {name} --seeds {','.join(map(str, seeds))}"
     notes = (
         f"{notes} This invocation took {time.time() - t0:.0f} s (runs finished earlier are "
         f"resumed from their checkpoints, not retrained). {data_root_note()}."
     )
-    path = results_path(name if not quick else f"{name}.quick")
-    if quick:
-        path = Path(run_dir(name)) / f"{name}.quick.json"
+    path = Path(run_dir(name)) / f"{name}.quick.json" if quick else results_path(name)
     res = write_results(
         path,
         benchmark=name,

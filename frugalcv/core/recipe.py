@@ -109,3 +109,17 @@ def write_summary(
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         write_json(Path(out_dir) / "summary.json", summary)
     return summary
+
+
+def write_rows(ctx: RunContext, *, dataset: str, rows: list[dict]) -> dict:
+    """Write ``rows.json``: the summaries of every model a multi-model recipe trained."""
+    summary = {
+        "recipe": ctx.recipe,
+        "preset": ctx.preset,
+        "seed": ctx.seed,
+        "dataset": dataset,
+        "rows": rows,
+    }
+    if ctx.is_main:
+        write_json(ctx.out_dir / "rows.json", summary)
+    return summary

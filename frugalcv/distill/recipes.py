@@ -25,8 +25,7 @@ from frugalcv.classify import (
 )
 from frugalcv.core.checkpoint import load_checkpoint, load_state_dict_checked
 from frugalcv.core.config import OptimConfig, TrainConfig
-from frugalcv.core.loop import write_json
-from frugalcv.core.recipe import RunContext, start_run
+from frugalcv.core.recipe import RunContext, start_run, write_rows
 from frugalcv.core.task import Task
 from frugalcv.distill.ickd import ICKDLoss
 from frugalcv.distill.kd import kd_loss
@@ -273,13 +272,4 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
                 extra={"model": cfg.distill.student, **model_extra(student, data)},
             )
         )
-    summary = {
-        "recipe": "ickd",
-        "preset": preset,
-        "seed": cfg.train.seed,
-        "dataset": data.name,
-        "rows": rows,
-    }
-    if ctx.is_main:
-        write_json(ctx.out_dir / "rows.json", summary)
-    return summary
+    return write_rows(ctx, dataset=data.name, rows=rows)

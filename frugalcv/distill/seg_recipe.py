@@ -16,8 +16,7 @@ from torch import Tensor, nn
 from frugalcv.classify import train_model
 from frugalcv.core.config import OptimConfig, TrainConfig
 from frugalcv.core.loader import TensorLoader
-from frugalcv.core.loop import write_json
-from frugalcv.core.recipe import start_run
+from frugalcv.core.recipe import start_run, write_rows
 from frugalcv.core.task import _to_device
 from frugalcv.distill.recipes import DistillTask, load_teacher, make_ickd_loss
 
@@ -212,13 +211,4 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
                 extra=extra(student, d.student),
             )
         )
-    summary = {
-        "recipe": "ickd_seg",
-        "preset": preset,
-        "seed": cfg.train.seed,
-        "dataset": data.name,
-        "rows": rows,
-    }
-    if ctx.is_main:
-        write_json(ctx.out_dir / "rows.json", summary)
-    return summary
+    return write_rows(ctx, dataset=data.name, rows=rows)
