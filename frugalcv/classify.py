@@ -9,8 +9,7 @@ from torch import Tensor, nn
 
 from frugalcv.core.config import OptimConfig, TrainConfig
 from frugalcv.core.loader import TensorLoader, random_crop_flip
-from frugalcv.core.loop import fit
-from frugalcv.core.recipe import RunContext, start_run, write_summary
+from frugalcv.core.recipe import start_run, train_model
 from frugalcv.core.task import Task
 
 
@@ -116,35 +115,6 @@ def model_extra(model: nn.Module, data) -> dict:
 
     x = data.x_test[:1]
     return {"params": count_params(model), "macs": count_macs(model, x)}
-
-
-def train_model(
-    ctx: RunContext,
-    cfg,
-    *,
-    task: Task,
-    loaders: tuple,
-    name: str,
-    out_dir=None,
-    extra: dict | None = None,
-) -> dict:
-    """Fit one task under the run's context and write its summary; shared by recipes.
-
-    ``cfg`` needs ``train`` and ``optim`` parts; ``loaders`` is ``(train_loader, val_loader)``.
-    """
-    out_dir = out_dir or ctx.out_dir
-    train_loader, val_loader = loaders
-    result = fit(
-        task,
-        train_loader=train_loader,
-        val_loader=val_loader,
-        train=cfg.train,
-        optim=cfg.optim,
-        out_dir=out_dir,
-        fabric=ctx.fabric,
-        desc=name,
-    )
-    return write_summary(ctx, out_dir, result, name=name, extra=extra)
 
 
 def run(cfg: Config, *, preset: str = "custom") -> dict:

@@ -285,8 +285,6 @@ def fit(
                     evaluate(step)
                 if step % ckpt_every == 0 or step == total:
                     save(step)
-            if skip >= steps_per_epoch:  # defensive: never spin on an exhausted epoch
-                break
         if val_loader is not None and (not history or history[-1]["step"] != step):
             evaluate(step)
             save(step)

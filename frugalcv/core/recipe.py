@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalcv.core.config import ConfigError, config_diff, to_dict
-from frugalcv.core.loop import FitResult, make_fabric, seed_all, write_json
+from frugalcv.core.loop import FitResult, fit, make_fabric, seed_all, write_json
 
 
 @dataclass
@@ -123,3 +123,32 @@ def write_rows(ctx: RunContext, *, dataset: str, rows: list[dict]) -> dict:
     if ctx.is_main:
         write_json(ctx.out_dir / "rows.json", summary)
     return summary
+
+
+def train_model(
+    ctx: RunContext,
+    cfg,
+    *,
+    task: Any,
+    loaders: tuple,
+    name: str,
+    out_dir=None,
+    extra: dict | None = None,
+) -> dict:
+    """Fit one task under the run's context and write its summary; shared by recipes.
+
+    ``cfg`` needs ``train`` and ``optim`` parts; ``loaders`` is ``(train_loader, val_loader)``.
+    """
+    out_dir = out_dir or ctx.out_dir
+    train_loader, val_loader = loaders
+    result = fit(
+        task,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        train=cfg.train,
+        optim=cfg.optim,
+        out_dir=out_dir,
+        fabric=ctx.fabric,
+        desc=name,
+    )
+    return write_summary(ctx, out_dir, result, name=name, extra=extra)

@@ -21,11 +21,10 @@ from frugalcv.classify import (
     load_data,
     make_loaders,
     model_extra,
-    train_model,
 )
 from frugalcv.core.checkpoint import load_checkpoint, load_state_dict_checked
 from frugalcv.core.config import OptimConfig, TrainConfig
-from frugalcv.core.recipe import RunContext, start_run, write_rows
+from frugalcv.core.recipe import RunContext, start_run, train_model, write_rows
 from frugalcv.core.task import Task
 from frugalcv.distill.ickd import ICKDLoss
 from frugalcv.distill.kd import kd_loss

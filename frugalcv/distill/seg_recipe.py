@@ -13,10 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from frugalcv.classify import train_model
 from frugalcv.core.config import OptimConfig, TrainConfig
 from frugalcv.core.loader import TensorLoader
-from frugalcv.core.recipe import start_run, write_rows
+from frugalcv.core.recipe import start_run, train_model, write_rows
 from frugalcv.core.task import _to_device
 from frugalcv.distill.recipes import DistillTask, load_teacher, make_ickd_loss
 
