@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from frugalcv.core.config import OptimConfig, TrainConfig
+from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
 from frugalcv.core.loader import TensorLoader, random_crop_flip
 from frugalcv.core.recipe import start_run, train_model
 from frugalcv.core.task import Task
@@ -22,10 +22,38 @@ class DataConfig:
     augment: bool = True  # zero-pad (size/8 px) and random crop, as RepDistiller's CIFAR crop
     flip: bool = False  # horizontal flip (off for digits: mirroring changes their shape)
 
+    def validate(self) -> None:
+        from frugalcv.data import IMAGE_DATASETS
+
+        if self.name not in IMAGE_DATASETS:
+            import difflib
+
+            close = difflib.get_close_matches(self.name, list(IMAGE_DATASETS), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"data.name '{self.name}' is not a known data set.{hint} "
+                f"Known: {', '.join(IMAGE_DATASETS)}."
+            )
+        if self.num_train < 0 or self.num_test < 0:
+            raise ConfigError("data.num_train and data.num_test must be >= 0 (0 = default size).")
+
 
 @dataclass
 class ModelConfig:
     name: str = "resnet8x4"  # a key of frugalcv.zoo.MODELS, or "timm/<name>"
+
+    def validate(self) -> None:
+        from frugalcv.zoo import MODELS
+
+        if not (self.name in MODELS or self.name.startswith("timm/")):
+            import difflib
+
+            close = difflib.get_close_matches(self.name, list(MODELS), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"model.name '{self.name}' is not in the zoo.{hint} Use a name from "
+                f"frugalcv.zoo.MODELS or 'timm/<name>'."
+            )
 
 
 @dataclass
@@ -61,6 +89,8 @@ PRESETS = {"tiny": tiny, "paper_cifar100": paper_cifar100}
 
 class ClassifyTask(Task):
     """Cross-entropy on ``(x, y)`` batches. ``x: (B, C, H, W)``, ``y: (B,)``."""
+
+    monitor = ("acc", "max")
 
     def __init__(self, *, model: nn.Module, label_smoothing: float = 0.0) -> None:
         super().__init__()

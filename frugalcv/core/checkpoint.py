@@ -1,7 +1,14 @@
-"""Checkpoints: written atomically, read with ``weights_only=True``, clear errors when unusable."""
+"""Checkpoints: written atomically, read with ``weights_only=True``, clear errors when unusable.
+
+A checkpoint written by ``fit`` is a dict with these keys: ``format``, ``model`` (the state dict
+of ``task.deployable()``: what a user loads, see :func:`load_model`), ``task`` (every parameter
+and buffer of the Task, for resuming), ``optimizers``, ``hooks``, ``step``, ``best``, ``history``,
+``rng`` and ``wall_s``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import zipfile
@@ -26,6 +33,15 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"format": FORMAT, **state}, tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically (temporary file, then ``os.replace``); the one JSON writer."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -79,3 +95,22 @@ def load_state_dict_checked(module: torch.nn.Module, state_dict: dict, *, source
             f"It was probably written for another model or config."
         )
     module.load_state_dict(state_dict)
+
+
+def load_model(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
+    """Load the deployable weights of a frugalcv run into ``model`` and return it.
+
+    Args:
+        path: a checkpoint file, or a run folder holding ``last.pt`` (e.g. ``runs/ickd/tiny/kd``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.pt"
+    state = load_checkpoint(path)
+    if "model" not in state:
+        raise CheckpointError(
+            f"{path} has no 'model' entry (written by frugalcv before 0.2): retrain it, or load "
+            f"state['task'] yourself and strip the Task's attribute prefix."
+        )
+    load_state_dict_checked(model, state["model"], source=str(path))
+    return model

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 C = TypeVar("C")
 
@@ -27,15 +28,22 @@ class ConfigError(ValueError):
 class OptimConfig:
     """Optimiser and learning-rate schedule (step-based; epochs are converted by the loop)."""
 
-    name: str = "sgd"  # "sgd" | "adamw"
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
     lr: float = 0.05  # base learning rate (RepDistiller / ICKD CIFAR default)
     momentum: float = 0.9  # SGD momentum (RepDistiller default)
     weight_decay: float = 5e-4  # L2 (RepDistiller default)
     nesterov: bool = False
-    schedule: str = "multistep"  # "multistep" | "cosine" | "constant"
+    schedule: Literal["multistep", "cosine", "constant"] = "multistep"
     milestones: tuple[float, ...] = (150, 180, 210)  # epochs at which lr *= gamma (RepDistiller)
     gamma: float = 0.1  # multistep decay factor
     warmup_steps: int = 0  # linear warm-up from 0 (optimizer steps)
+
+    def validate(self) -> None:
+        _positive_finite("optim.lr", self.lr)
+        if self.weight_decay < 0 or self.momentum < 0 or self.warmup_steps < 0:
+            raise ConfigError(
+                "optim.weight_decay, optim.momentum and optim.warmup_steps must be >= 0."
+            )
 
 
 @dataclass
@@ -54,13 +62,36 @@ class TrainConfig:
     out_dir: str = ""  # "" = runs/<recipe>/<preset>
     resume: bool = True  # continue from out_dir/last.pt when it exists and the config matches
     overwrite: bool = False  # move an existing run with another config aside instead of failing
-    accelerator: str = "auto"  # Lightning Fabric accelerator: "auto" | "cpu" | "cuda"
+    accelerator: Literal["auto", "cpu", "cuda", "gpu", "mps"] = "auto"  # Lightning Fabric
     devices: int = 1  # processes on this machine (launched by Fabric, or by torchrun)
     num_nodes: int = 1
-    precision: str = "32-true"  # Fabric precision: "32-true" | "bf16-mixed" | "16-mixed"
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true"] = "32-true"
     progress: bool = True  # rich progress bar with ETA
-    monitor: str = "acc"  # validation metric that defines "best"
-    monitor_mode: str = "max"  # "max" | "min"
+    monitor: str = ""  # validation metric that defines "best"; "" = the task's own (Task.monitor)
+    monitor_mode: Literal["", "max", "min"] = ""  # "" = the task's own
+
+    def validate(self) -> None:
+        if self.max_steps < 0:
+            raise ConfigError(
+                f"train.max_steps must be >= 0 (0 = use epochs); got {self.max_steps}."
+            )
+        if self.max_steps == 0:
+            _positive_finite("train.epochs", self.epochs)
+        for key in ("batch_size", "eval_batch_size", "devices", "num_nodes", "log_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be >= 1; got {getattr(self, key)}.")
+        for key in ("eval_every", "ckpt_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key} must be >= 0 (0 = once per epoch).")
+        if self.grad_clip < 0 or not math.isfinite(self.grad_clip):
+            raise ConfigError(
+                f"train.grad_clip must be a finite number >= 0; got {self.grad_clip}."
+            )
+
+
+def _positive_finite(key: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{key} must be a finite number > 0; got {value}.")
 
 
 # Keys that do not change what a run computes; they may differ on resume.
@@ -98,6 +129,31 @@ def flat_keys(cfg_or_cls: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _closest(value: Any, choices: Any) -> str:
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def choices(tp: Any) -> tuple | None:
+    """The fixed set of values an annotation allows (``Literal``, or a tuple of ``Literal``)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return args
+    if origin in (tuple, list) and args and typing.get_origin(args[0]) is typing.Literal:
+        return typing.get_args(args[0])
+    return None
+
+
+def describe(cfg: Any) -> str:
+    """``--show-config`` text: the config as JSON, then the allowed values of fixed-choice keys."""
+    lines = [json.dumps(to_dict(cfg), indent=2), "", "# keys with a fixed set of values:"]
+    for key, tp in flat_keys(cfg).items():
+        allowed = choices(tp)
+        if allowed is not None:
+            lines.append(f"#   {key}: {' | '.join(map(str, allowed))}")
+    return "\n".join(lines)
+
+
 def _unknown_key(key: str, valid: list[str]) -> ConfigError:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -110,6 +166,17 @@ def coerce(value: Any, tp: Any, *, key: str = "") -> Any:
     """Convert ``value`` (often a CLI string) to annotation ``tp``, or raise ConfigError."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is typing.Literal:
+        for a in args:
+            # CLI strings are compared as text; JSON replay gives the value itself.
+            if value == a or (
+                isinstance(value, str) and not isinstance(a, str) and value == str(a)
+            ):
+                return a
+        raise ConfigError(
+            f"'{key}' must be one of {', '.join(map(str, args))}; got {value!r}."
+            + _closest(value, args)
+        )
     if origin in (typing.Union, types.UnionType):
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             if type(None) in args:
@@ -200,7 +267,11 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
 
 
 def apply_overrides(cfg: C, overrides: dict[str, Any] | list[str]) -> C:
-    """Return a copy of ``cfg`` with dotted-key overrides applied and coerced by annotation."""
+    """Return a copy of ``cfg`` with dotted-key overrides applied and coerced by annotation.
+
+    Every value is checked here, at parse time: ``Literal`` options against their set, and each
+    section's ``validate()`` (when it defines one) once all overrides are applied.
+    """
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     keys = flat_keys(cfg)
@@ -208,7 +279,22 @@ def apply_overrides(cfg: C, overrides: dict[str, Any] | list[str]) -> C:
         if k not in keys:
             raise _unknown_key(k, list(keys))
         cfg = _set(cfg, k, coerce(v, keys[k], key=k))
+    validate(cfg)
     return cfg
+
+
+def validate(cfg: Any, prefix: str = "") -> None:
+    """Call ``validate()`` on every section of a config that defines it (depth first).
+
+    A section's ``validate`` raises :class:`ConfigError` naming the key and the fix.
+    """
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            validate(value, f"{prefix}{f.name}.")
+    check = getattr(cfg, "validate", None)
+    if callable(check):
+        check()
 
 
 def from_dict(cls: type[C], data: dict, *, prefix: str = "") -> C:
@@ -229,7 +315,10 @@ def from_dict(cls: type[C], data: dict, *, prefix: str = "") -> C:
             kwargs[f.name] = from_dict(tp, data[f.name], prefix=f"{prefix}{f.name}.")
         else:
             kwargs[f.name] = coerce(data[f.name], tp, key=prefix + f.name)
-    return cls(**kwargs)
+    cfg = cls(**kwargs)
+    if not prefix:
+        validate(cfg)
+    return cfg
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
@@ -278,6 +367,9 @@ def config_diff(
 
 __all__ = [
     "ConfigError",
+    "choices",
+    "describe",
+    "validate",
     "OptimConfig",
     "TrainConfig",
     "apply_overrides",

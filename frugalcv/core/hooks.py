@@ -8,7 +8,12 @@ from typing import Any
 
 
 class Hook:
-    """Override any of the four events; ``state`` is the loop's ``LoopState``."""
+    """Override any of the four events; ``state`` is the loop's ``LoopState``.
+
+    ``state.task`` and ``state.optimizers`` give access to what is trained. A hook that defines
+    ``state_dict()`` and ``load_state_dict(d)`` has that state saved in ``last.pt`` and restored
+    before ``before_train`` on resume (tensors, numbers, strings and containers of them only).
+    """
 
     def before_train(self, state: Any) -> None: ...
 
@@ -115,3 +120,53 @@ class ProgressHook(Hook):
     def after_train(self, state: Any) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+class EMAHook(Hook):
+    """Exponential moving average of the deployable model's weights (timm ``ModelEmaV2`` rule).
+
+    After every ``every``-th step, each floating-point parameter and buffer ``w`` of
+    ``task.deployable()`` updates its shadow ``s <- decay * s + (1 - decay) * w``; integer buffers
+    (BN's ``num_batches_tracked``) are copied. The shadow is saved in checkpoints, so a resumed
+    run ends with the same average as an uninterrupted one. ``copy_to(model)`` loads it.
+    """
+
+    def __init__(self, *, decay: float = 0.999, every: int = 1) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1); got {decay}.")
+        self.decay = decay
+        self.every = max(1, every)
+        self.shadow: dict[str, Any] | None = None
+
+    def _model_state(self, state: Any) -> dict[str, Any]:
+        return state.task.deployable().state_dict()
+
+    def before_train(self, state: Any) -> None:
+        if self.shadow is None:  # fresh run (a resumed one was given its saved shadow)
+            self.shadow = {k: v.detach().clone() for k, v in self._model_state(state).items()}
+
+    def after_step(self, state: Any) -> None:
+        if state.step % self.every:
+            return
+        import torch
+
+        with torch.no_grad():
+            for k, v in self._model_state(state).items():
+                s = self.shadow[k]
+                if s.is_floating_point():
+                    s.mul_(self.decay).add_(v.detach().to(s.dtype), alpha=1.0 - self.decay)
+                else:
+                    s.copy_(v)
+
+    def copy_to(self, model: Any) -> Any:
+        """Load the averaged weights into ``model`` (same architecture as the deployable one)."""
+        if self.shadow is None:
+            raise ValueError("EMAHook has no average yet: it fills during fit().")
+        model.load_state_dict(self.shadow)
+        return model
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "shadow": self.shadow or {}}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.shadow = {k: v.clone() for k, v in d["shadow"].items()} or None

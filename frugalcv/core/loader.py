@@ -1,14 +1,20 @@
-"""In-memory batch loader: deterministic by (seed, epoch), shardable across DDP ranks.
+"""Batch loaders: deterministic by (seed, epoch), shardable across DDP ranks, resumable mid-epoch.
 
-On 2-core machines DataLoader workers compete with compute (env_check.md section 5), so data lives
-in tensors and batches are index slices. The order of epoch ``e`` depends only on
-``(seed, e)``, so a
-resumed run sees exactly the batches an uninterrupted run would see.
+Two paths, one contract (``__len__``, ``set_epoch``, ``shard``, ``iter_from``):
+
+- :class:`TensorLoader`: data in tensors, batches are index slices. On 2-core machines DataLoader
+  workers compete with compute (env_check.md section 5), so this is the default for images.
+- :class:`DatasetLoader`: any map-style dataset (variable-size images, dict targets) through
+  ``torch.utils.data.DataLoader`` with a ``collate_fn`` and a seeded ``DistributedSampler``.
+
+The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run sees exactly the batches
+an uninterrupted run would see.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -93,8 +99,12 @@ class TensorLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[tuple[Tensor, ...]]:
+        """Batches ``start, start + 1, ...`` of the current epoch (resuming mid-epoch)."""
         idx = self._indices()
-        for b in range(len(self)):
+        for b in range(start, len(self)):
             sel = idx[b * self.batch_size : (b + 1) * self.batch_size]
             batch = tuple(t[sel] for t in self.tensors)
             if self.transform is not None:
@@ -130,3 +140,104 @@ def random_crop_flip(*, pad: int = 4, flip: bool = True) -> BatchTransform:
         return (x, *batch[1:])
 
     return apply
+
+
+def list_collate(samples: list[Any]) -> tuple[list, ...]:
+    """Collate ``(image, target)`` samples into ``([images], [targets])`` without stacking.
+
+    For detection and tracking: images of different sizes, targets as dicts of boxes/labels.
+    """
+    return tuple(list(field) for field in zip(*samples, strict=True))
+
+
+class DatasetLoader:
+    """Batches of a map-style dataset through ``torch.utils.data.DataLoader``.
+
+    Args:
+        dataset: anything with ``__len__`` and ``__getitem__``.
+        batch_size: samples per batch on this process.
+        collate_fn: how samples become a batch (default: torch's stacking ``default_collate``;
+            :func:`list_collate` for variable-size inputs).
+        shuffle, seed: the order of epoch ``e`` is a permutation seeded by ``seed + e``
+            (``DistributedSampler``'s rule, also used with one process).
+        drop_last: drop the last incomplete batch of each epoch.
+        num_workers: DataLoader worker processes (0 = load in this process).
+        rank, world_size: this process's share (set by :meth:`shard`; the sampler pads by
+            wrapping so every rank gets the same number of batches).
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        batch_size: int,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        num_workers: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        from torch.utils.data import DistributedSampler
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        if len(dataset) == 0:
+            raise ValueError("Cannot build a loader over an empty dataset.")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.collate_fn = collate_fn
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.num_workers = num_workers
+        self.rank = rank
+        self.world_size = world_size
+        self.sampler = DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def shard(self, *, rank: int, world_size: int) -> DatasetLoader:
+        """The same loader restricted to one DDP rank's share."""
+        return DatasetLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            collate_fn=self.collate_fn,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            drop_last=self.drop_last,
+            num_workers=self.num_workers,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def __len__(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[Any]:
+        """Batches ``start, start + 1, ...`` of the current epoch; skipped ones are not loaded."""
+        from torch.utils.data import DataLoader
+
+        indices = list(self.sampler)[start * self.batch_size :]  # this rank's order, this epoch
+        if self.drop_last:
+            indices = indices[: (len(self) - start) * self.batch_size]
+        # DataLoader draws its workers' base seed from `generator` (else from the global torch
+        # RNG, which would shift the training stream whenever a resumed run opens an iterator).
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.sampler.epoch)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=indices,
+            collate_fn=self.collate_fn,
+            num_workers=self.num_workers,
+            generator=g,
+        )
+        return iter(loader)

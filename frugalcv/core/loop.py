@@ -8,23 +8,32 @@ order depends only on (seed, epoch), and the checkpoint holds the RNG state.
 
 from __future__ import annotations
 
-import json
+import functools
 import math
 import os
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from frugalcv.core.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
+from frugalcv.core.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_state_dict_checked,
+    save_checkpoint,
+)
 from frugalcv.core.config import OptimConfig, TrainConfig
 from frugalcv.core.hooks import Hook, JsonlLogger, ProgressHook
-from frugalcv.core.task import NonFiniteLossError, Task, _to_device
+from frugalcv.core.task import NonFiniteLossError, Task, to_device
+
+# A learning-rate schedule: (step, total_steps, steps_per_epoch) -> multiplier of the base lr.
+Schedule = Callable[[int, int, int], float]
 
 
 def make_fabric(train: TrainConfig):
@@ -47,8 +56,6 @@ def make_fabric(train: TrainConfig):
 
 def seed_all(seed: int) -> None:
     """Seed python, numpy and torch (every process gets the same seed; DDP syncs weights)."""
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -86,6 +93,15 @@ def lr_factor(step: int, *, optim: OptimConfig, total_steps: int, steps_per_epoc
     raise ValueError(f"Unknown schedule '{optim.schedule}'; use multistep, cosine or constant.")
 
 
+def _config_schedule(step: int, total: int, per_epoch: int, *, optim: OptimConfig) -> float:
+    return lr_factor(step, optim=optim, total_steps=total, steps_per_epoch=per_epoch)
+
+
+def make_schedule(optim: OptimConfig) -> Schedule:
+    """The schedule an ``OptimConfig`` describes, as a :data:`Schedule` for ``fit(schedules=)``."""
+    return functools.partial(_config_schedule, optim=optim)
+
+
 @dataclass
 class FitResult:
     """What ``fit`` returns: ``final`` is the last evaluation, ``best`` the best (with its step)."""
@@ -100,27 +116,84 @@ class FitResult:
 
 @dataclass
 class LoopState:
+    """What hooks see: progress, the task being trained and its optimizers (detectron2-style)."""
+
     step: int
     total_steps: int
     steps_per_epoch: int
     epoch: int
     fabric: Any
     out_dir: Path
+    task: Any = None
+    optimizers: Sequence[torch.optim.Optimizer] = ()
     losses: dict[str, float] = field(default_factory=dict)
     lr: float = 0.0
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state()}
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU, CUDA) generator states as tensors (``weights_only``-safe)."""
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": {
+            "version": version,
+            "mt": torch.tensor(mt, dtype=torch.int64),
+            "gauss": gauss,
+        },
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved (older checkpoints hold torch's state only)."""
     torch.set_rng_state(state["torch"])
+    if "python" in state:
+        p = state["python"]
+        random.setstate((p["version"], tuple(int(v) for v in p["mt"].tolist()), p["gauss"]))
+    if "numpy" in state:
+        n = state["numpy"]
+        keys = n["keys"].numpy().astype(np.uint32)
+        np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _hook_key(i: int, hook: Hook) -> str:
+    return f"{i}:{type(hook).__name__}"
+
+
+def _stateful(hooks: Sequence[Hook]) -> dict[str, Hook]:
+    """User hooks that carry state (``state_dict``/``load_state_dict``), by position and class."""
+    return {
+        _hook_key(i, h): h
+        for i, h in enumerate(hooks)
+        if callable(getattr(h, "state_dict", None))
+        and callable(getattr(h, "load_state_dict", None))
+    }
+
+
+def resolve_monitor(task: Task, train: TrainConfig) -> tuple[str, str]:
+    """The metric and mode that define "best": ``train.monitor`` if set, else ``task.monitor``.
+
+    A key set without a mode takes the task's mode when it is the task's key, else ``"min"`` for
+    names containing "loss" and ``"max"`` otherwise.
+    """
+    key = train.monitor or task.monitor[0]
+    if train.monitor_mode:
+        return key, train.monitor_mode
+    if key == task.monitor[0]:
+        return key, task.monitor[1]
+    return key, "min" if "loss" in key else "max"
 
 
 def fit(
@@ -133,20 +206,30 @@ def fit(
     out_dir: str | Path,
     fabric: Any,
     optimizers: Sequence[torch.optim.Optimizer] | None = None,
+    schedules: Sequence[Schedule | None] | None = None,
     hooks: Sequence[Hook] = (),
     desc: str = "",
 ) -> FitResult:
     """Train ``task`` and return final/best validation metrics.
 
     Args:
-        train_loader: re-iterable batches; a ``TensorLoader`` is sharded over DDP ranks here,
-            any other iterable must already yield this process's share.
+        train_loader: re-iterable batches. A loader with ``shard`` (``TensorLoader``,
+            ``DatasetLoader``) is sharded over DDP ranks here and one with ``iter_from`` resumes
+            mid-epoch without loading the batches already seen; any other iterable must already
+            yield this process's share.
         val_loader: batches for ``task.evaluate`` (None: no evaluation).
         train, optim: the shared config parts (length, schedule, checkpoints, devices).
         out_dir: folder for ``last.pt`` and ``metrics.jsonl``; resumed from when it holds a
             checkpoint and ``train.resume`` is true.
         fabric: a launched ``lightning.fabric.Fabric`` (``make_fabric(train)`` then ``launch()``).
         optimizers: defaults to one built from ``optim`` over ``task.trainable_parameters()``.
+        schedules: one per optimizer: a :data:`Schedule`, or None to keep that optimizer's lr
+            fixed (e.g. an architecture or gate optimizer). Default: ``optim``'s schedule for all.
+        hooks: extra hooks; they see the task and optimizers in ``LoopState``, and those with
+            ``state_dict``/``load_state_dict`` are saved in ``last.pt`` and restored on resume.
+
+    The checkpoint holds ``"model"``: the state dict of ``task.deployable()`` (load it with
+    :func:`frugalcv.core.checkpoint.load_model`), besides the full ``"task"`` state.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,13 +244,23 @@ def fit(
     total = train.max_steps if train.max_steps > 0 else math.ceil(train.epochs * steps_per_epoch)
     eval_every = train.eval_every or steps_per_epoch
     ckpt_every = train.ckpt_every or steps_per_epoch
+    monitor_key, monitor_mode = resolve_monitor(task, train)
 
     if optimizers is None:
         optimizers = [make_optimizer(task.trainable_parameters(), optim)]
+    if schedules is None:
+        schedules = [make_schedule(optim)] * len(optimizers)
+    if len(schedules) != len(optimizers):
+        raise ValueError(
+            f"fit got {len(optimizers)} optimizers but {len(schedules)} schedules: pass one "
+            f"schedule (or None for a fixed lr) per optimizer."
+        )
     wrapped, *optimizers = fabric.setup(task, *optimizers)
     for opt in optimizers:
         for g in opt.param_groups:
             g.setdefault("initial_lr", g["lr"])
+    user_hooks = list(hooks)
+    stateful = _stateful(user_hooks)
 
     ckpt_path = out_dir / "last.pt"
     step, best, history = 0, {}, []
@@ -176,8 +269,17 @@ def fit(
         load_state_dict_checked(task, state["task"], source=str(ckpt_path))
         for opt, sd in zip(optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(sd)
+        saved_hooks = dict(state.get("hooks", {}))
+        if set(saved_hooks) != set(stateful):
+            raise CheckpointError(
+                f"{ckpt_path} holds the state of hooks {sorted(saved_hooks)} but this run has "
+                f"stateful hooks {sorted(stateful)}: resume with the same hooks, or start in "
+                f"another --train.out_dir."
+            )
+        for key, hook in stateful.items():
+            hook.load_state_dict(saved_hooks[key])
         step, best, history = int(state["step"]), dict(state["best"]), list(state["history"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         t0 -= float(state.get("wall_s", 0.0))  # wall time accumulates over resumed sessions
         if fabric.is_global_zero:
             print(f"[frugalcv] resumed {out_dir} at step {step}/{total}")
@@ -189,13 +291,15 @@ def fit(
         epoch=step // steps_per_epoch,
         fabric=fabric,
         out_dir=out_dir,
+        task=task,
+        optimizers=optimizers,
     )
     all_hooks: list[Hook] = []
     if fabric.is_global_zero:
         all_hooks.append(JsonlLogger(out_dir / "metrics.jsonl", every=train.log_every))
         if train.progress:
             all_hooks.append(ProgressHook(desc=desc or out_dir.name))
-    all_hooks.extend(hooks)
+    all_hooks.extend(user_hooks)
     for h in all_hooks:
         h.before_train(state_ref)
 
@@ -205,11 +309,13 @@ def fit(
                 ckpt_path,
                 {
                     "task": task.state_dict(),
+                    "model": task.deployable().state_dict(),
                     "optimizers": [o.state_dict() for o in optimizers],
+                    "hooks": {k: h.state_dict() for k, h in stateful.items()},
                     "step": at_step,
                     "best": best,
                     "history": history,
-                    "rng": _rng_state(),
+                    "rng": rng_state(),
                     "wall_s": time.time() - t0,
                 },
             )
@@ -221,11 +327,18 @@ def fit(
             task.eval()
             metrics = task.evaluate(val_loader, fabric=fabric)
             task.train()
+        if monitor_key not in metrics:
+            raise ValueError(
+                f"The monitored metric '{monitor_key}' is not among the metrics "
+                f"{type(task).__name__} reports ({', '.join(sorted(metrics))}): set "
+                f"--train.monitor to one of them (and --train.monitor_mode to max or min)."
+            )
         metrics = {**metrics, "step": at_step}
         history.append(metrics)
-        key, mode = train.monitor, train.monitor_mode
-        if key in metrics and (
-            not best or (metrics[key] > best[key] if mode == "max" else metrics[key] < best[key])
+        if not best or (
+            metrics[monitor_key] > best[monitor_key]
+            if monitor_mode == "max"
+            else metrics[monitor_key] < best[monitor_key]
         ):
             best.clear()
             best.update(metrics)
@@ -240,18 +353,22 @@ def fit(
             if hasattr(train_loader, "set_epoch"):
                 train_loader.set_epoch(epoch)
             skip = step - epoch * steps_per_epoch
-            for i, batch in enumerate(train_loader):
+            if hasattr(train_loader, "iter_from"):
+                batches = enumerate(train_loader.iter_from(skip), start=skip)
+            else:
+                batches = enumerate(train_loader)
+            for i, batch in batches:
                 if i < skip:
                     continue  # resumed mid-epoch: these batches were already seen
                 if step >= total:
                     break
-                factor = lr_factor(
-                    step, optim=optim, total_steps=total, steps_per_epoch=steps_per_epoch
-                )
-                for opt in optimizers:
+                for opt, schedule in zip(optimizers, schedules, strict=True):
+                    if schedule is None:
+                        continue
+                    factor = schedule(step, total, steps_per_epoch)
                     for g in opt.param_groups:
                         g["lr"] = g["initial_lr"] * factor
-                batch = _to_device(batch, fabric.device)
+                batch = to_device(batch, fabric.device)
                 try:
                     losses = task.step(
                         batch,
@@ -306,11 +423,3 @@ def fit(
         history=history,
         replica_max_abs_diff=diff,
     )
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (temporary file then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from frugalcv.core.checkpoint import write_json
 from frugalcv.core.config import ConfigError, config_diff, to_dict
-from frugalcv.core.loop import FitResult, fit, make_fabric, seed_all, write_json
+from frugalcv.core.loop import FitResult, fit, make_fabric, seed_all
 
 
 @dataclass
@@ -134,10 +135,13 @@ def train_model(
     name: str,
     out_dir=None,
     extra: dict | None = None,
+    **fit_kwargs: Any,
 ) -> dict:
     """Fit one task under the run's context and write its summary; shared by recipes.
 
     ``cfg`` needs ``train`` and ``optim`` parts; ``loaders`` is ``(train_loader, val_loader)``.
+    ``fit_kwargs`` go to :func:`fit` as they are (``optimizers``, ``schedules``, ``hooks``);
+    ``fit`` rejects any other name.
     """
     out_dir = out_dir or ctx.out_dir
     train_loader, val_loader = loaders
@@ -150,5 +154,6 @@ def train_model(
         out_dir=out_dir,
         fabric=ctx.fabric,
         desc=name,
+        **fit_kwargs,
     )
     return write_summary(ctx, out_dir, result, name=name, extra=extra)

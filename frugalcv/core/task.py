@@ -16,7 +16,24 @@ from torch import Tensor, nn
 
 
 class Task(nn.Module):
-    """Base class. Subclasses implement :meth:`training_step` and :meth:`validation_step`."""
+    """Base class. Subclasses implement :meth:`training_step` and :meth:`validation_step`.
+
+    Class attributes a subclass may set:
+        monitor: ``(metric, "max" | "min")``, what "best" means for this task (a key that
+            :meth:`evaluate` returns). ``train.monitor`` overrides it; a key the task never
+            reports is an error at the first evaluation.
+    """
+
+    monitor: tuple[str, str] = ("loss", "min")
+
+    def deployable(self) -> nn.Module:
+        """The model a user deploys (saved under ``"model"`` in every checkpoint).
+
+        Default: the attribute ``model`` when the task has one, else the task itself. Tasks that
+        train a student under a teacher return the student.
+        """
+        model = getattr(self, "model", None)
+        return model if isinstance(model, nn.Module) else self
 
     def forward(self, batch: Any) -> dict[str, Tensor]:
         # Training goes through forward so that DDP (wrapped by Fabric) sees the call.
@@ -29,17 +46,41 @@ class Task(nn.Module):
         """Per-batch metrics, each a mean over the batch; the loop weights them by batch size."""
         raise NotImplementedError(f"{type(self).__name__} must implement validation_step(batch)")
 
+    def eval_metrics(self) -> dict[str, Any] | None:
+        """Metrics accumulated over the whole evaluation set (torchmetrics objects), or None.
+
+        Return fresh metric objects (e.g. ``{"miou": MulticlassJaccardIndex(...)}``) for metrics
+        that are not means of per-batch means (mIoU from a confusion matrix, mAP); then
+        :meth:`update_eval_metrics` feeds them each batch and :meth:`evaluate` returns their
+        ``compute()``, synchronised across processes by torchmetrics.
+        """
+        return None
+
+    def update_eval_metrics(self, metrics: dict[str, Any], batch: Any) -> None:
+        """Update the objects of :meth:`eval_metrics` with one batch."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.eval_metrics returns metrics: implement update_eval_metrics"
+        )
+
     @torch.no_grad()
     def evaluate(self, loader: Iterable, *, fabric: Any) -> dict[str, float]:
-        """Batch-size-weighted means of :meth:`validation_step` over ``loader``, summed over ranks.
+        """Evaluation metrics over ``loader``, combined over every process.
 
-        Override for metrics that are not means of per-batch means (e.g. mIoU from a confusion
-        matrix: keep a torchmetrics metric and compute it at the end).
+        Either the batch-size-weighted means of :meth:`validation_step` (summed over ranks), or,
+        when :meth:`eval_metrics` returns metric objects, their ``compute()`` at the end.
         """
+        metrics = self.eval_metrics()
+        if metrics is not None:
+            metrics = {k: m.to(fabric.device) for k, m in metrics.items()}
+            for batch in loader:
+                batch = to_device(batch, fabric.device)
+                with fabric.autocast():
+                    self.update_eval_metrics(metrics, batch)
+            return {k: float(m.compute()) for k, m in metrics.items()}
         sums: dict[str, Tensor] = {}
         count = torch.zeros((), dtype=torch.float64)
         for batch in loader:
-            batch = _to_device(batch, fabric.device)
+            batch = to_device(batch, fabric.device)
             with fabric.autocast():
                 out = self.validation_step(batch)
             n = self.batch_size(batch)
@@ -78,7 +119,7 @@ class Task(nn.Module):
         opt = optimizers[0]
         opt.zero_grad(set_to_none=True)
         losses = forward(batch)
-        check_finite(losses)
+        check_finite(losses, fabric=fabric)
         fabric.backward(losses["loss"])
         if grad_clip > 0:
             fabric.clip_gradients(forward, opt, max_norm=grad_clip)
@@ -86,20 +127,27 @@ class Task(nn.Module):
         return losses
 
     def batch_size(self, batch: Any) -> int:
-        """Number of samples in a batch (first tensor's first dim); used to weight metrics."""
-        first = batch[0] if isinstance(batch, (tuple, list)) else batch
+        """Number of samples in a batch, used to weight metrics.
+
+        The first element of a tuple batch: a tensor's first dimension, or the length of a list
+        (variable-size images); a dict batch counts its first value.
+        """
+        first = batch[0] if isinstance(batch, tuple) else batch
         if isinstance(first, dict):
             first = next(iter(first.values()))
+        if isinstance(first, list):
+            return len(first)
         return int(first.shape[0])
 
 
-def _to_device(batch: Any, device: torch.device) -> Any:
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a nested tuple/list/dict batch to ``device``."""
     if torch.is_tensor(batch):
         return batch.to(device)
     if isinstance(batch, (tuple, list)):
-        return type(batch)(_to_device(b, device) for b in batch)
+        return type(batch)(to_device(b, device) for b in batch)
     if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+        return {k: to_device(v, device) for k, v in batch.items()}
     return batch
 
 
@@ -107,14 +155,23 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite; raised before the bad update is applied."""
 
 
-def check_finite(losses: dict[str, Tensor]) -> None:
-    """Raise :class:`NonFiniteLossError` naming the loss terms that are NaN/inf."""
+def check_finite(losses: dict[str, Tensor], *, fabric: Any = None) -> None:
+    """Raise :class:`NonFiniteLossError` naming the loss terms that are NaN/inf.
+
+    With a multi-process ``fabric`` the verdict is agreed across ranks (a max all-reduce of a
+    flag) before anyone calls backward, so a NaN on one shard stops every rank with the same
+    error instead of leaving the others waiting in the gradient all-reduce.
+    """
+    if "loss" not in losses:
+        raise KeyError("Task.training_step must return a dict with the key 'loss'.")
     bad = {
         k: float(v.detach())
         for k, v in losses.items()
         if torch.is_tensor(v) and v.numel() == 1 and not torch.isfinite(v.detach()).all()
     }
-    if "loss" not in losses:
-        raise KeyError("Task.training_step must return a dict with the key 'loss'.")
+    if fabric is not None and fabric.world_size > 1:
+        flag = torch.tensor(1.0 if bad else 0.0, device=fabric.device)
+        if float(fabric.all_reduce(flag, reduce_op="max")) > 0 and not bad:
+            raise NonFiniteLossError("non-finite loss on another process (this one was finite)")
     if bad:
         raise NonFiniteLossError(f"non-finite loss terms {bad}")

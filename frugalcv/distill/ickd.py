@@ -16,7 +16,9 @@ not be checked against the paper text here, so this module cites the authors' co
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,8 +34,10 @@ __all__ = [
     "ickd_loss",
 ]
 
-NORMALIZE_OPTIONS = ("row_l2", "none")
-REDUCTION_OPTIONS = ("official_cifar", "official_imagenet", "paper", "sum")
+Normalize = Literal["row_l2", "none"]
+Reduction = Literal["official_cifar", "official_imagenet", "paper", "sum"]
+NORMALIZE_OPTIONS: tuple[str, ...] = typing.get_args(Normalize)
+REDUCTION_OPTIONS: tuple[str, ...] = typing.get_args(Reduction)
 
 # F.normalize's default eps, which the authors' code uses (Cifar100/distiller_zoo/ICKD.py).
 _ROW_L2_EPS = 1e-12

@@ -9,7 +9,7 @@ by a 1x1 conv + BN and the teacher's raw, detached last-stage feature.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,14 +22,17 @@ from frugalcv.classify import (
     make_loaders,
     model_extra,
 )
-from frugalcv.core.checkpoint import load_checkpoint, load_state_dict_checked
-from frugalcv.core.config import OptimConfig, TrainConfig
-from frugalcv.core.recipe import RunContext, start_run, train_model, write_rows
+from frugalcv.core.checkpoint import load_model
+from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
+from frugalcv.core.recipe import start_run, write_rows
+from frugalcv.core.stages import train_rows, train_stage
 from frugalcv.core.task import Task
-from frugalcv.distill.ickd import ICKDLoss
+from frugalcv.distill.ickd import DistillWeights, ICKDLoss, Normalize, Reduction
 from frugalcv.distill.kd import kd_loss
 
-# Row name -> (alpha: KD weight multiplier, beta: ICKD weight multiplier) switches.
+Row = Literal["student", "kd", "ickd", "ickd_kd"]
+
+# Row name -> which terms it adds to CE: (KD, ICKD). "student" is plain CE (ClassifyTask).
 ROWS: dict[str, tuple[bool, bool]] = {
     "student": (False, False),
     "kd": (True, False),
@@ -42,16 +45,31 @@ ROWS: dict[str, tuple[bool, bool]] = {
 class DistillConfig:
     teacher: str = "resnet32x4"  # zoo name (ICKD CIFAR-100 pair R32x4 -> R8x4)
     student: str = "resnet8x4"
-    teacher_ckpt: str = ""  # a frugalcv checkpoint of a trained teacher; "" = train one first
-    rows: tuple[str, ...] = ("student", "kd", "ickd", "ickd_kd")  # subset of ROWS
+    teacher_ckpt: str = ""  # checkpoint or run folder of a trained teacher; "" = train one first
+    teacher_only: bool = False  # stop after the teacher stage (to distil from it in other runs)
+    rows: tuple[Row, ...] = ("student", "kd", "ickd", "ickd_kd")
+    # Weights of ce * CE + kd * KD + ickd * L_ICKD; a row without a term gets weight 0 for it
+    # (DistillWeights holds the weights of one row; its defaults are the ICKD-without-KL row).
     ce: float = 1.0  # gamma, CE weight (authors' -r 1)
     kd: float = 1.0  # alpha for the +KD rows (README: ICKD+KL uses -a 1)
     ickd: float = 2.5  # beta (README -b 2.5; train_student.sh uses 4: unsettled)
     temperature: float = 4.0  # KD temperature (RepDistiller DistillKL T=4)
-    normalize: str = "row_l2"  # authors' code: row-wise L2 of the Gram
-    reduction: str = "official_cifar"  # divide by C*B (authors' CIFAR code)
+    normalize: Normalize = "row_l2"  # authors' code: row-wise L2 of the Gram
+    reduction: Reduction = "official_cifar"  # divide by C*B (authors' CIFAR code)
     embed_kernel: int = 1  # 1x1 conv + BN on CIFAR nets, 3x3 on ImageNet nets
     grid: tuple[int, int] = (1, 1)  # image-level ICKD
+
+    def validate(self) -> None:
+        try:
+            DistillWeights(ce=self.ce, kd=self.kd, ickd=self.ickd)
+        except ValueError as e:
+            raise ConfigError(f"distill: {e}") from None
+        if self.temperature <= 0:
+            raise ConfigError(f"distill.temperature must be > 0; got {self.temperature}.")
+        if self.embed_kernel not in (1, 3):
+            raise ConfigError(f"distill.embed_kernel must be 1 or 3; got {self.embed_kernel}.")
+        if min(self.grid) < 1:
+            raise ConfigError(f"distill.grid must be positive; got {self.grid}.")
 
 
 @dataclass
@@ -110,40 +128,45 @@ class DistillTask(Task):
 
     Args:
         student: zoo-contract model (``forward_features``, ``forward_head``).
-        teacher: zoo-contract model, frozen and kept in eval mode; None for the student-alone row.
-        ickd: the ICKD loss module (owns the student embed), or None.
-        ce, kd, ickd_weight: loss weights (gamma, alpha, beta).
+        teacher: zoo-contract model, frozen and kept in eval mode.
+        ickd: the ICKD loss module (owns the student embed); needed when ``weights.ickd > 0``.
+        weights: the row's loss weights (gamma, alpha, beta).
         temperature: KD temperature.
     """
+
+    monitor = ("acc", "max")
 
     def __init__(
         self,
         *,
         student: nn.Module,
-        teacher: nn.Module | None,
+        teacher: nn.Module,
         ickd: ICKDLoss | None,
-        ce: float = 1.0,
-        kd: float = 0.0,
-        ickd_weight: float = 0.0,
+        weights: DistillWeights,
         temperature: float = 4.0,
     ) -> None:
         super().__init__()
-        if (kd > 0 or ickd_weight > 0) and teacher is None:
-            raise ValueError("KD and ICKD terms need a teacher; pass teacher= or zero weights.")
-        if ickd_weight > 0 and ickd is None:
-            raise ValueError("ickd_weight > 0 needs an ICKDLoss module (ickd=).")
+        if weights.kd == 0 and weights.ickd == 0:
+            raise ValueError(
+                "DistillTask needs a KD or ICKD weight > 0; train the student alone with "
+                "ClassifyTask (the 'student' row)."
+            )
+        if weights.ickd > 0 and ickd is None:
+            raise ValueError("weights.ickd > 0 needs an ICKDLoss module (ickd=).")
         self.student = student
         self.teacher = teacher
-        if teacher is not None:
-            teacher.requires_grad_(False)
-            teacher.eval()
+        teacher.requires_grad_(False)
+        teacher.eval()
         self.ickd = ickd
-        self.w_ce, self.w_kd, self.w_ickd, self.temperature = ce, kd, ickd_weight, temperature
+        self.weights = weights
+        self.temperature = temperature
+
+    def deployable(self) -> nn.Module:
+        return self.student
 
     def train(self, mode: bool = True) -> DistillTask:
         super().train(mode)
-        if self.teacher is not None:
-            self.teacher.eval()  # the teacher's BN statistics stay frozen
+        self.teacher.eval()  # the teacher's BN statistics stay frozen
         return self
 
     def features_logits(self, model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -155,35 +178,24 @@ class DistillTask(Task):
 
     def training_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         x, y = batch
+        w = self.weights
         f_s, logits_s = self.features_logits(self.student, x)
         losses = {"ce": self.supervised_loss(logits_s, y)}
-        total = self.w_ce * losses["ce"]
-        if self.teacher is not None and (self.w_kd > 0 or self.w_ickd > 0):
-            with torch.no_grad():
-                f_t, logits_t = self.features_logits(self.teacher, x)
-            if self.w_kd > 0:
-                losses["kd"] = kd_loss(logits_s, logits_t, temperature=self.temperature)
-                total = total + self.w_kd * losses["kd"]
-            if self.w_ickd > 0:
-                losses["ickd"] = self.ickd(f_s, f_t)
-                total = total + self.w_ickd * losses["ickd"]
+        total = w.ce * losses["ce"]
+        with torch.no_grad():
+            f_t, logits_t = self.features_logits(self.teacher, x)
+        if w.kd > 0:
+            losses["kd"] = kd_loss(logits_s, logits_t, temperature=self.temperature)
+            total = total + w.kd * losses["kd"]
+        if w.ickd > 0:
+            losses["ickd"] = self.ickd(f_s, f_t)
+            total = total + w.ickd * losses["ickd"]
         return {"loss": total, **{k: v.detach() for k, v in losses.items()}}
 
     def validation_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         x, y = batch
         logits = self.student(x)
         return {"loss": F.cross_entropy(logits, y), "acc": (logits.argmax(1) == y).float().mean()}
-
-
-def load_teacher(model: nn.Module, path: str | Path, *, prefix: str = "model.") -> nn.Module:
-    """Load the ``prefix*`` weights of a frugalcv checkpoint into ``model``.
-
-    ``"model."`` reads a ``ClassifyTask`` checkpoint, ``"student."`` a ``DistillTask`` one.
-    """
-    state = load_checkpoint(path)["task"]
-    weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    load_state_dict_checked(model, weights, source=str(path))
-    return model
 
 
 def make_ickd_loss(
@@ -204,44 +216,35 @@ def make_ickd_loss(
     )
 
 
-def make_distill_task(
-    cfg: DistillConfig, row: str, *, student: nn.Module, teacher: nn.Module
-) -> DistillTask:
-    """The task of one benchmark row (a key of ``ROWS``)."""
+def row_weights(cfg: DistillConfig, row: str) -> DistillWeights:
+    """The loss weights of one row (a key of ``ROWS``): its terms get the config's weights."""
     if row not in ROWS:
         raise ValueError(f"Unknown row '{row}'; choose from {list(ROWS)}.")
     use_kd, use_ickd = ROWS[row]
+    return DistillWeights(
+        ce=cfg.ce, kd=cfg.kd if use_kd else 0.0, ickd=cfg.ickd if use_ickd else 0.0
+    )
+
+
+def make_distill_task(
+    cfg: DistillConfig, row: str, *, student: nn.Module, teacher: nn.Module
+) -> Task:
+    """The task of one benchmark row: ``ClassifyTask`` for "student", else a ``DistillTask``."""
+    weights = row_weights(cfg, row)
+    if row == "student":
+        return ClassifyTask(model=student)
     ickd = (
-        make_ickd_loss(cfg, student=student, teacher=teacher, grid=cfg.grid) if use_ickd else None
+        make_ickd_loss(cfg, student=student, teacher=teacher, grid=cfg.grid)
+        if weights.ickd > 0
+        else None
     )
     return DistillTask(
         student=student,
-        teacher=teacher if (use_kd or use_ickd) else None,
+        teacher=teacher,
         ickd=ickd,
-        ce=cfg.ce,
-        kd=cfg.kd if use_kd else 0.0,
-        ickd_weight=cfg.ickd if use_ickd else 0.0,
+        weights=weights,
         temperature=cfg.temperature,
     )
-
-
-def prepare_teacher(ctx: RunContext, cfg: Config, data, *, create) -> tuple[nn.Module, dict]:
-    """Train the teacher under ``<out>/teacher`` (or load ``distill.teacher_ckpt``)."""
-    teacher = create(cfg.distill.teacher, data)
-    if cfg.distill.teacher_ckpt:
-        load_teacher(teacher, cfg.distill.teacher_ckpt)
-        return teacher, {"name": "teacher", "loaded_from": cfg.distill.teacher_ckpt}
-    out = ctx.out_dir / "teacher"
-    summary = train_model(
-        ctx,
-        cfg,
-        task=ClassifyTask(model=teacher),
-        loaders=make_loaders(data, cfg),
-        name="teacher",
-        out_dir=out,
-        extra={"model": cfg.distill.teacher, **model_extra(teacher, data)},
-    )
-    return load_teacher(teacher, out / "last.pt"), summary
 
 
 def _create(name: str, data) -> nn.Module:
@@ -250,25 +253,45 @@ def _create(name: str, data) -> nn.Module:
     return create_model(name, num_classes=data.num_classes, in_chans=data.in_chans)
 
 
+def load_teacher(cfg: Config, data, path) -> nn.Module:
+    """The teacher model of ``cfg`` with the weights of a checkpoint or run folder."""
+    return load_model(_create(cfg.distill.teacher, data), path)
+
+
 def run(cfg: Config, *, preset: str = "custom") -> dict:
-    """Teacher first, then one student per row of ``cfg.distill.rows``; same schedule for all."""
+    """Teacher first (trained or loaded), then one student per row of ``cfg.distill.rows``.
+
+    Every row trains on the same data, from the same initialisation and with the same schedule.
+    """
     ctx = start_run(cfg, recipe="ickd", preset=preset)
     data = load_data(cfg.data, seed=cfg.train.seed)
-    teacher, t_summary = prepare_teacher(ctx, cfg, data, create=_create)
+    loaders = make_loaders(data, cfg)
+    teacher = _create(cfg.distill.teacher, data)
+    teacher, t_summary = train_stage(
+        ctx,
+        cfg,
+        name="teacher",
+        task=ClassifyTask(model=teacher),
+        loaders=loaders,
+        ckpt=cfg.distill.teacher_ckpt,
+        extra={"model": cfg.distill.teacher, **model_extra(teacher, data)},
+    )
     rows = [t_summary]
-    for row in cfg.distill.rows:
-        torch.manual_seed(cfg.train.seed)  # every row's student starts from the same init
-        student = _create(cfg.distill.student, data)
-        task = make_distill_task(cfg.distill, row, student=student, teacher=teacher)
-        rows.append(
-            train_model(
-                ctx,
-                cfg,
-                task=task,
-                loaders=make_loaders(data, cfg),
-                name=row,
-                out_dir=ctx.out_dir / row,
-                extra={"model": cfg.distill.student, **model_extra(student, data)},
-            )
+    if not cfg.distill.teacher_only:
+
+        def make_task(row: str) -> Task:
+            student = _create(cfg.distill.student, data)
+            return make_distill_task(cfg.distill, row, student=student, teacher=teacher)
+
+        rows += train_rows(
+            ctx,
+            cfg,
+            rows=cfg.distill.rows,
+            make_task=make_task,
+            loaders=loaders,
+            extra=lambda row, task: {
+                "model": cfg.distill.student,
+                **model_extra(task.deployable(), data),
+            },
         )
     return write_rows(ctx, dataset=data.name, rows=rows)

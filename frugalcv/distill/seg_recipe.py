@@ -8,21 +8,23 @@ The authors released no training code for it (a reconstruction; see docs/methods
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from frugalcv.core.config import OptimConfig, TrainConfig
+from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
 from frugalcv.core.loader import TensorLoader
-from frugalcv.core.recipe import start_run, train_model, write_rows
-from frugalcv.core.task import _to_device
-from frugalcv.distill.recipes import DistillTask, load_teacher, make_ickd_loss
+from frugalcv.core.recipe import start_run, write_rows
+from frugalcv.core.stages import train_rows, train_stage
+from frugalcv.core.task import Task
+from frugalcv.distill.ickd import DistillWeights, Normalize, Reduction
+from frugalcv.distill.recipes import DistillTask, make_ickd_loss
 
 
 @dataclass
 class SegDataConfig:
-    name: str = "digit-scenes"  # "digit-scenes" (embedded, procedural) | "voc" (Pascal VOC 2012)
+    name: Literal["digit-scenes", "voc"] = "digit-scenes"  # embedded procedural | VOC 2012
     root: str = ""  # for voc: folder holding VOCdevkit/ ("" = $FRUGALCV_DATA)
     num_train: int = 2000  # 0 = all (voc)
     num_test: int = 500
@@ -33,14 +35,20 @@ class SegDataConfig:
 class SegDistillConfig:
     teacher: str = "fcn_resnet20x4"  # frugalcv.zoo.SEG_MODELS name
     student: str = "fcn_resnet8"
-    teacher_ckpt: str = ""  # a frugalcv checkpoint of a trained teacher; "" = train one first
+    teacher_ckpt: str = ""  # checkpoint or run folder of a trained teacher; "" = train one first
     teacher_only: bool = False  # stop after training the teacher (to distil from it later)
     grids: tuple[int, ...] = (1, 4)  # one student row per n x n grid (README rows: 1, 4, 16, 32)
     ce: float = 1.0  # pixel CE weight
     ickd: float = 2.5  # beta, as the CIFAR code (the VOC value was not published)
-    normalize: str = "row_l2"
-    reduction: str = "official_cifar"
+    normalize: Normalize = "row_l2"
+    reduction: Reduction = "official_cifar"
     embed_kernel: int = 1
+
+    def validate(self) -> None:
+        if not self.grids or min(self.grids) < 1:
+            raise ConfigError(f"distill.grids must be positive grid sizes; got {self.grids}.")
+        if self.ce < 0 or self.ickd < 0:
+            raise ConfigError("distill.ce and distill.ickd must be >= 0.")
 
 
 @dataclass
@@ -78,12 +86,61 @@ def paper_voc() -> Config:
 PRESETS = {"tiny": tiny, "paper_voc": paper_voc}
 
 
+def seg_metrics(*, num_classes: int, ignore_index: int) -> dict[str, Any]:
+    """Mean IoU over classes (background included, from the confusion matrix) and pixel accuracy."""
+    from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
+
+    return {
+        "miou": MulticlassJaccardIndex(
+            num_classes=num_classes, average="macro", ignore_index=ignore_index
+        ),
+        "pixel_acc": MulticlassAccuracy(
+            num_classes=num_classes, average="micro", ignore_index=ignore_index
+        ),
+    }
+
+
+class SegTask(Task):
+    """Pixel cross-entropy for a segmentation model. ``x: (B, C, H, W)``, ``y: (B, H, W)``."""
+
+    monitor = ("miou", "max")
+
+    def __init__(self, *, model: nn.Module, num_classes: int, ignore_index: int = 255) -> None:
+        super().__init__()
+        self.model = model
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+
+    def training_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        x, y = batch
+        return {"loss": F.cross_entropy(self.model(x), y, ignore_index=self.ignore_index)}
+
+    def eval_metrics(self) -> dict[str, Any]:
+        return seg_metrics(num_classes=self.num_classes, ignore_index=self.ignore_index)
+
+    def update_eval_metrics(self, metrics: dict[str, Any], batch: tuple[Tensor, Tensor]) -> None:
+        x, y = batch
+        pred = self.deployable()(x).argmax(1)  # (B, H, W)
+        for m in metrics.values():
+            m.update(pred, y)
+
+
 class SegDistillTask(DistillTask):
     """Pixel CE + beta * grid-level ICKD. ``x: (B, C, H, W)``, ``y: (B, H, W)`` (255 = ignore)."""
 
-    def __init__(self, *, num_classes: int, ignore_index: int = 255, **kwargs) -> None:
-        # kwargs are DistillTask's keyword-only arguments (checked there; none is swallowed).
-        super().__init__(**kwargs)
+    monitor = ("miou", "max")
+
+    def __init__(
+        self,
+        *,
+        student: nn.Module,
+        teacher: nn.Module,
+        ickd: nn.Module,
+        weights: DistillWeights,
+        num_classes: int,
+        ignore_index: int = 255,
+    ) -> None:
+        super().__init__(student=student, teacher=teacher, ickd=ickd, weights=weights)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
 
@@ -94,28 +151,8 @@ class SegDistillTask(DistillTask):
     def supervised_loss(self, logits: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(logits, y, ignore_index=self.ignore_index)
 
-    def validation_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        x, y = batch
-        return {"loss": self.supervised_loss(self.student(x), y)}
-
-    @torch.no_grad()
-    def evaluate(self, loader, *, fabric) -> dict[str, float]:
-        """Mean IoU over classes (background included) from the confusion matrix, and pixel acc."""
-        from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
-
-        miou = MulticlassJaccardIndex(
-            num_classes=self.num_classes, average="macro", ignore_index=self.ignore_index
-        ).to(fabric.device)
-        pacc = MulticlassAccuracy(
-            num_classes=self.num_classes, average="micro", ignore_index=self.ignore_index
-        ).to(fabric.device)
-        for batch in loader:
-            x, y = _to_device(batch, fabric.device)
-            with fabric.autocast():
-                pred = self.student(x).argmax(1)  # (B, H, W)
-            miou.update(pred, y)
-            pacc.update(pred, y)
-        return {"miou": float(miou.compute()), "pixel_acc": float(pacc.compute())}
+    eval_metrics = SegTask.eval_metrics
+    update_eval_metrics = SegTask.update_eval_metrics
 
 
 def load_seg_data(cfg: SegDataConfig, *, seed: int):
@@ -159,7 +196,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
         TensorLoader((data.x_test, data.y_test), batch_size=cfg.train.eval_batch_size),
     )
     d = cfg.distill
-    common = {"num_classes": data.num_classes, "ignore_index": data.ignore_index, "ce": d.ce}
+    labels = {"num_classes": data.num_classes, "ignore_index": data.ignore_index}
     x1 = data.x_test[:1]
 
     def extra(model: nn.Module, name: str) -> dict:
@@ -168,46 +205,39 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
         return {"model": name, "params": count_params(model), "macs": count_macs(model, x1)}
 
     teacher = _create(d.teacher, data)
-    if d.teacher_ckpt:
-        load_teacher(teacher, d.teacher_ckpt, prefix="student.")
-        rows = [{"name": "teacher", "loaded_from": d.teacher_ckpt}]
-    else:
-        task = SegDistillTask(student=teacher, teacher=None, ickd=None, **common)
-        rows = [
-            train_model(
-                ctx,
-                cfg,
-                task=task,
-                loaders=loaders,
-                name="teacher",
-                out_dir=ctx.out_dir / "teacher",
-                extra=extra(teacher, d.teacher),
-            )
-        ]
-        load_teacher(teacher, ctx.out_dir / "teacher" / "last.pt", prefix="student.")
-    for grid in () if d.teacher_only else (0, *d.grids):  # 0 = the student alone
-        torch.manual_seed(cfg.train.seed)  # same student init in every row
+    teacher, t_summary = train_stage(
+        ctx,
+        cfg,
+        name="teacher",
+        task=SegTask(model=teacher, **labels),
+        loaders=loaders,
+        ckpt=d.teacher_ckpt,
+        extra=extra(teacher, d.teacher),
+    )
+    rows = [t_summary]
+    if d.teacher_only:
+        return write_rows(ctx, dataset=data.name, rows=rows)
+    grids = {f"grid{g}x{g}": g for g in d.grids}
+
+    def make_task(row: str) -> Task:
         student = _create(d.student, data)
-        ickd = (
-            make_ickd_loss(d, student=student, teacher=teacher, grid=(grid, grid)) if grid else None
-        )
-        task = SegDistillTask(
+        if row == "student":
+            return SegTask(model=student, **labels)
+        g = grids[row]
+        return SegDistillTask(
             student=student,
-            teacher=teacher if grid else None,
-            ickd=ickd,
-            ickd_weight=d.ickd if grid else 0.0,
-            **common,
+            teacher=teacher,
+            ickd=make_ickd_loss(d, student=student, teacher=teacher, grid=(g, g)),
+            weights=DistillWeights(ce=d.ce, kd=0.0, ickd=d.ickd),
+            **labels,
         )
-        name = f"grid{grid}x{grid}" if grid else "student"
-        rows.append(
-            train_model(
-                ctx,
-                cfg,
-                task=task,
-                loaders=loaders,
-                name=name,
-                out_dir=ctx.out_dir / name,
-                extra=extra(student, d.student),
-            )
-        )
+
+    rows += train_rows(
+        ctx,
+        cfg,
+        rows=["student", *grids],
+        make_task=make_task,
+        loaders=loaders,
+        extra=lambda row, task: extra(task.deployable(), d.student),
+    )
     return write_rows(ctx, dataset=data.name, rows=rows)
