@@ -145,12 +145,16 @@ def choices(tp: Any) -> tuple | None:
 
 
 def describe(cfg: Any) -> str:
-    """``--show-config`` text: the config as JSON, then the allowed values of fixed-choice keys."""
-    lines = [json.dumps(to_dict(cfg), indent=2), "", "# keys with a fixed set of values:"]
+    """``--show-config`` text: the allowed values of fixed-choice keys, then the config as JSON.
+
+    The JSON comes last, so ``text[text.index("{"):]`` parses (and replays with ``--config``).
+    """
+    lines = ["# keys with a fixed set of values:"]
     for key, tp in flat_keys(cfg).items():
         allowed = choices(tp)
         if allowed is not None:
             lines.append(f"#   {key}: {' | '.join(map(str, allowed))}")
+    lines.append(json.dumps(to_dict(cfg), indent=2))
     return "\n".join(lines)
 
 

@@ -70,6 +70,14 @@ class DistillConfig:
             raise ConfigError(f"distill.embed_kernel must be 1 or 3; got {self.embed_kernel}.")
         if min(self.grid) < 1:
             raise ConfigError(f"distill.grid must be positive; got {self.grid}.")
+        for row in self.rows:  # a row whose term has weight 0 would silently equal another row
+            use_kd, use_ickd = ROWS[row]
+            if (use_kd and self.kd == 0) or (use_ickd and self.ickd == 0):
+                raise ConfigError(
+                    f"distill.rows has '{row}' but its term's weight (distill.kd / distill.ickd) "
+                    f"is 0, so that row would train the student alone: drop the row or set a "
+                    f"weight > 0."
+                )
 
 
 @dataclass
