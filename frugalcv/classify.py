@@ -155,6 +155,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     extra = {
         "dataset": data.name,
         "data_source": data.source,
+        "data_fingerprint": data.fingerprint,
         "model": cfg.model.name,
         **model_extra(model, data),
     }

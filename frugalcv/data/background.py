@@ -6,8 +6,8 @@ downloaded from the internet, ignoring patches with low pixel variance (little t
 images were never published, so this module uses the grey-scale natural images that ship inside the
 scikit-image wheel (no download); colour images are converted with `skimage.color.rgb2gray`.
 
-The sampler is shared by `mnist-back` / `mnist-rot-back` (`frugalcv.data.images`), the digit-scene
-segmentation set (`frugalcv.data.segmentation`) and any method that needs clutter.
+The sampler is shared by `mnist-back` / `mnist-rot-back` (`frugalcv.data.composites`), the
+digit-scene segmentation set (`frugalcv.data.segmentation`) and any method that needs clutter.
 
 Differences from the paper:
     - 17 scikit-image photographs instead of their 20 internet images (`BACKGROUND_IMAGES`).

@@ -1,7 +1,7 @@
 """Readers for real data sets kept on disk: CIFAR-10/100, ImageNet-layout folders, Pascal VOC 2012.
 
 Nothing is downloaded. Each reader looks under the data folder (`--data.root` or FRUGALCV_DATA,
-see `frugalcv.data.images.data_root`) and raises FileNotFoundError naming the layout it expects.
+see `frugalcv.data.base.data_root`) and raises FileNotFoundError naming the layout it expects.
 
 Layouts:
     CIFAR-10:    <root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}
@@ -25,8 +25,15 @@ from torch.utils.data import Dataset
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
-from frugalcv.data.images import ImageData, _generator, _take, data_root, stratified_indices
-from frugalcv.data.segmentation import SegData
+from frugalcv.data.base import (
+    ImageData,
+    SegData,
+    data_root,
+    data_source,
+    stratified_indices,
+    stream_generator,
+    take_subset,
+)
 
 __all__ = [
     "VOC_CLASSES",
@@ -78,10 +85,10 @@ def load_cifar(
             ) from e
         x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32) uint8
         splits.append((x, torch.tensor(ds.targets, dtype=torch.long)))
-    gen = _generator(seed, 1)
+    gen = stream_generator(seed, 1)
     (x_tr, y_tr), (x_te, y_te) = splits
-    x_tr, y_tr = _take(x_tr, y_tr, num_train, generator=gen, what=f"{name} train")
-    x_te, y_te = _take(x_te, y_te, num_test, generator=gen, what=f"{name} test")
+    x_tr, y_tr = take_subset(x_tr, y_tr, num_train, generator=gen, what=f"{name} train")
+    x_te, y_te = take_subset(x_te, y_te, num_test, generator=gen, what=f"{name} test")
     return ImageData(
         name,
         x_tr.float().div_(255.0),
@@ -89,7 +96,7 @@ def load_cifar(
         x_te.float().div_(255.0),
         y_te,
         num_classes,
-        source=f"{folder} under {path}",
+        source=data_source(root, folder),
     )
 
 
@@ -211,7 +218,7 @@ def load_imagefolder(
     val = _FixedClassImageFolder(str(val_dir), class_to_idx=train.class_to_idx, transform=tf)
     if len(val) == 0:
         raise FileNotFoundError(f"{val_dir} holds no images; expected {val_dir}/<class>/*.jpg|png")
-    gen = _generator(seed, 1)
+    gen = stream_generator(seed, 1)
     parts = []
     for ds, num, what in ((train, num_train, "train"), (val, num_test, "val")):
         targets = torch.tensor(ds.targets, dtype=torch.long)
@@ -227,7 +234,7 @@ def load_imagefolder(
         parts.append(_stack(ds, idx))
     (x_tr, y_tr), (x_te, y_te) = parts
     return ImageData(
-        name, x_tr, y_tr, x_te, y_te, len(train.classes), source=f"ImageFolder {train_dir.parent}"
+        name, x_tr, y_tr, x_te, y_te, len(train.classes), source=f"ImageFolder {data_source(root)}"
     )
 
 
@@ -347,7 +354,7 @@ def load_voc_segmentation(
         SegData with 21 classes and ignore_index 255.
     """
     parts = []
-    gen = _generator(seed, 1)
+    gen = stream_generator(seed, 1)
     for image_set, num in (("train", num_train), ("val", num_test)):
         ds = VOCSegmentationDataset(root, image_set=image_set, image_size=image_size)
         if num is None:
@@ -362,4 +369,12 @@ def load_voc_segmentation(
         items = [ds[i] for i in idx]
         parts.append((torch.stack([x for x, _ in items]), torch.stack([y for _, y in items])))
     (x_tr, y_tr), (x_te, y_te) = parts
-    return SegData("voc2012", x_tr, y_tr, x_te, y_te, num_classes=len(VOC_CLASSES))
+    return SegData(
+        "voc2012",
+        x_tr,
+        y_tr,
+        x_te,
+        y_te,
+        num_classes=len(VOC_CLASSES),
+        source=data_source(root, "VOCdevkit", "VOC2012"),
+    )

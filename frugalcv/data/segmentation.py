@@ -1,11 +1,13 @@
-"""Segmentation data: the `SegData` container and a procedural digit-scene generator.
+"""A procedural segmentation set: digits pasted on natural-image patches, labelled per pixel.
+
+The `SegData` container lives in `frugalcv.data.base` and is re-exported here.
 
 `make_digit_scenes` builds a small semantic-segmentation set for dense-prediction distillation
 without any download: one to three hand-written digits are pasted at random positions and scales
 on natural-image background patches (`frugalcv.data.background`), and each pixel is labelled with
 the class of the digit stroke covering it (digit + 1) or 0 for background. It is our own
 construction, not a published benchmark; the compositing rule is the one used for mnist-back
-(`frugalcv.data.images`): ``x = d + (1 - d) * x`` for each pasted digit d in turn.
+(`frugalcv.data.composites`): ``x = d + (1 - d) * x`` for each pasted digit d in turn.
 
 Choices (ours):
     - one channel (grey), like the background patches;
@@ -21,60 +23,24 @@ Choices (ours):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from frugalcv.data.background import sample_patches
-from frugalcv.data.images import _generator, load_images
+from frugalcv.data.base import SegData, stream_generator
+from frugalcv.data.digits import load_digits, load_mnist5k
 
 __all__ = ["SegData", "make_digit_scenes"]
 
 # Share of a digit's own box that its strokes fill: sklearn digits are cropped to the stroke
 # extent; MNIST centres a 20x20 digit in a 28x28 box (LeCun et al., 1998).
 _CONTENT_FRACTION = {"digits": 1.0, "mnist5k": 20.0 / 28.0}
+_DIGIT_LOADERS = {"digits": load_digits, "mnist5k": load_mnist5k}
 # Range of the digit content height relative to the scene side (our choice).
 _SCALE_RANGE = (0.3, 0.55)
 # Resampled digit intensity above which a pixel is labelled as stroke (our choice).
 _STROKE_THRESHOLD = 0.5
-
-
-@dataclass
-class SegData:
-    """A semantic-segmentation set held in memory.
-
-    Attributes:
-        name: data set name.
-        x_train: (N, C, H, W) float32 in [0, 1].
-        y_train: (N, H, W) int64; 0 = background, `ignore_index` = not scored.
-        x_test: (M, C, H, W) float32 in [0, 1].
-        y_test: (M, H, W) int64.
-        num_classes: number of classes, background included.
-        ignore_index: label value excluded from losses and metrics.
-    """
-
-    name: str
-    x_train: Tensor
-    y_train: Tensor
-    x_test: Tensor
-    y_test: Tensor
-    num_classes: int
-    ignore_index: int = 255
-
-    def __post_init__(self) -> None:
-        splits = (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test))
-        for split, x, y in splits:
-            if x.ndim != 4 or y.ndim != 3 or len(x) != len(y) or x.shape[-2:] != y.shape[-2:]:
-                raise ValueError(
-                    f"{self.name}: x_{split} must be (N, C, H, W) and y_{split} (N, H, W), "
-                    f"got {tuple(x.shape)} and {tuple(y.shape)}"
-                )
-
-    @property
-    def in_chans(self) -> int:
-        return self.x_train.shape[1]
 
 
 def _dilation(size: int) -> int:
@@ -195,7 +161,7 @@ def make_digit_scenes(
     if image_size < 8:
         raise ValueError(f"image_size must be at least 8, got {image_size}")
 
-    pool = load_images(source, seed=seed)
+    pool = _DIGIT_LOADERS[source](seed=seed)
     splits = {}
     for split, x, y, stream, n in (
         ("train", pool.x_train, pool.y_train, 10, num_train),
@@ -210,9 +176,15 @@ def make_digit_scenes(
             digits_per_image=(lo, hi),
             content_fraction=_CONTENT_FRACTION[source],
             pool=split,
-            generator=_generator(seed, stream),
+            generator=stream_generator(seed, stream),
         )
     (x_tr, y_tr), (x_te, y_te) = splits["train"], splits["test"]
     return SegData(
-        f"digit-scenes-{source}", x_tr, y_tr, x_te, y_te, num_classes=num_digit_classes + 1
+        f"digit-scenes-{source}",
+        x_tr,
+        y_tr,
+        x_te,
+        y_te,
+        num_classes=num_digit_classes + 1,
+        source=f"make_digit_scenes: {pool.source} over skimage.data patches",
     )

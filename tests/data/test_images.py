@@ -1,7 +1,9 @@
-"""Tests for frugalcv.data.images and frugalcv.data.background (no files outside tmp_path)."""
+"""Tests for the registry (frugalcv.data.images), the digit sets (frugalcv.data.digits) and
+mnist-back / mnist-rot-back (frugalcv.data.composites); no files outside tmp_path."""
 
 from __future__ import annotations
 
+import shutil
 import struct
 from pathlib import Path
 
@@ -9,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from frugalcv.data import IMAGE_DATASETS, cache_dir, data_root, load_images, stratified_indices
+from frugalcv.data import IMAGE_DATASETS, cache_dir, load_images
 from frugalcv.data import background as bg
-from frugalcv.data import images as im
+from frugalcv.data import composites as comp
+from frugalcv.data.base import stream_generator
 
 pytestmark = pytest.mark.unit
 
@@ -58,23 +61,6 @@ def tiny_mnist(tmp_path, monkeypatch):
 # paths, names, errors
 
 
-def test_data_root_argument_env_and_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("FRUGALCV_DATA", str(tmp_path / "env"))
-    assert data_root(tmp_path / "arg") == tmp_path / "arg"
-    assert data_root() == tmp_path / "env"
-    monkeypatch.delenv("FRUGALCV_DATA")
-    assert data_root(required=False) is None
-    with pytest.raises(FileNotFoundError, match=r"--data\.root.*FRUGALCV_DATA"):
-        data_root()
-
-
-def test_cache_dir_from_env_is_created(tmp_path, monkeypatch):
-    target = tmp_path / "a" / "b"
-    monkeypatch.setenv("FRUGALCV_CACHE", str(target))
-    assert cache_dir() == target
-    assert target.is_dir()
-
-
 def test_unknown_name_lists_names_and_closest():
     with pytest.raises(ValueError, match="Did you mean 'mnist-rot-back'") as info:
         load_images("mnist-rot-bak")
@@ -103,24 +89,6 @@ def test_subset_too_large_and_nonpositive_raise():
         load_images("digits", num_test=501)
     with pytest.raises(ValueError, match="positive integer"):
         load_images("digits", num_train=0)
-
-
-# ---------------------------------------------------------------------------------------------
-# stratified subsets
-
-
-def test_stratified_indices_hand_derived_quota():
-    # counts [6, 3, 1], num 5: quotas 3, 1.5, 0.5 -> floors [3, 1, 0]; the one leftover slot
-    # goes to the larger fraction, tied between classes 1 and 2, so to class 1: [3, 2, 0].
-    y = torch.tensor([0] * 6 + [1] * 3 + [2])
-    idx = stratified_indices(y, 5, generator=torch.Generator().manual_seed(0))
-    assert idx.unique().numel() == 5
-    assert torch.bincount(y[idx], minlength=3).tolist() == [3, 2, 0]
-
-
-def test_stratified_indices_raises_when_too_many():
-    with pytest.raises(ValueError, match="only 3 exist"):
-        stratified_indices(torch.tensor([0, 1, 1]), 4, generator=torch.Generator())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,9 +138,17 @@ def test_mnist_reads_idx_files(tiny_mnist):
     assert torch.equal((d.x_train[:, 0] * 255).round().to(torch.uint8), torch.from_numpy(x_train))
     assert torch.equal(d.y_train, torch.from_numpy(y_train).long())
     assert torch.equal(d.y_test, torch.from_numpy(y_test).long())
-    assert "MNIST under" in d.source
+    assert d.source == "--data.root/MNIST"  # how the folder was given, never its path
     sub = load_images("mnist", root=root, num_train=20)
     assert torch.bincount(sub.y_train).tolist() == [2] * 10
+
+
+def test_mnist_source_from_the_variable(tiny_mnist, monkeypatch):
+    root, _ = tiny_mnist
+    monkeypatch.setenv("FRUGALCV_DATA", str(root))
+    d = load_images("mnist", num_train=10, num_test=10)
+    assert d.source == "$FRUGALCV_DATA/MNIST"
+    assert d.fingerprint == load_images("mnist", root=root, num_train=10, num_test=10).fingerprint
 
 
 def test_mnist_missing_files_says_where_to_put_them(tmp_path):
@@ -186,7 +162,7 @@ def test_mnist_missing_files_says_where_to_put_them(tmp_path):
 
 def test_rotate_matches_rot90_and_identity():
     x = torch.rand(3, 1, 28, 28)
-    out = im._rotate(x, torch.tensor([90.0, 180.0, 0.0]))
+    out = comp._rotate(x, torch.tensor([90.0, 180.0, 0.0]))
     torch.testing.assert_close(out[0], torch.rot90(x[0], 1, dims=(-2, -1)), atol=1e-5, rtol=0)
     torch.testing.assert_close(out[1], torch.rot90(x[1], 2, dims=(-2, -1)), atol=1e-5, rtol=0)
     torch.testing.assert_close(out[2], x[2], atol=1e-5, rtol=0)
@@ -197,56 +173,13 @@ def test_compose_formula_and_rotation_by_zero_is_unrotated():
     b = torch.tensor([[[0.4, 0.4], [0.2, 0.8]]])
     # x = d + (1 - d) * b
     expected = torch.tensor([[[0.4, 1.0], [0.6, 0.85]]])
-    torch.testing.assert_close(im._compose(d, b), expected)
+    torch.testing.assert_close(comp._compose(d, b), expected)
     digits, back = torch.rand(4, 28, 28), torch.rand(4, 28, 28)
-    plain = im._compose(digits, back)
-    torch.testing.assert_close(im._compose(digits, back, torch.zeros(4)), plain, atol=1e-5, rtol=0)
-    turned = im._compose(digits, back, torch.full((4,), 30.0))
+    plain = comp._compose(digits, back)
+    unturned = comp._compose(digits, back, torch.zeros(4))
+    torch.testing.assert_close(unturned, plain, atol=1e-5, rtol=0)
+    turned = comp._compose(digits, back, torch.full((4,), 30.0))
     assert (turned - plain).abs().mean() > 0.05
-
-
-# ---------------------------------------------------------------------------------------------
-# background patches
-
-
-def test_sample_patches_shape_range_texture_and_determinism():
-    gen = torch.Generator().manual_seed(0)
-    p = bg.sample_patches(300, 28, generator=gen)
-    assert p.shape == (300, 28, 28) and p.dtype == torch.float32
-    assert p.min() >= 0.0 and p.max() <= 1.0
-    assert p.flatten(1).std(dim=1, unbiased=False).min() >= bg.MIN_PATCH_STD - 1e-5
-    again = bg.sample_patches(300, 28, generator=torch.Generator().manual_seed(0))
-    other = bg.sample_patches(300, 28, generator=torch.Generator().manual_seed(1))
-    assert torch.equal(p, again) and not torch.equal(p, other)
-    strict = bg.sample_patches(50, 16, generator=gen, min_std=0.15)
-    assert strict.flatten(1).std(dim=1, unbiased=False).min() >= 0.15 - 1e-5
-
-
-def test_train_and_test_pools_are_disjoint_halves():
-    full, train, test = (bg._pool_images(p) for p in ("all", "train", "test"))
-    assert len(full) == len(train) == len(test) == len(bg.BACKGROUND_IMAGES)
-    for whole, left, right in zip(full, train, test, strict=True):
-        assert left.shape[1] + right.shape[1] == whole.shape[1]
-        assert torch.equal(torch.cat([left, right], dim=1), whole)
-    # every sampled patch is the window its location names, inside its pool's half
-    gen = torch.Generator().manual_seed(0)
-    for pool, images in (("train", train), ("test", test)):
-        patches, index, rows, cols = bg._sample_locations(
-            64, 28, generator=gen, pool=pool, min_std=bg.MIN_PATCH_STD
-        )
-        for k in range(64):
-            image = images[int(index[k])]
-            r, c = int(rows[k]), int(cols[k])
-            assert r + 28 <= image.shape[0] and c + 28 <= image.shape[1]
-            assert torch.equal(patches[k], image[r : r + 28, c : c + 28])
-
-
-def test_sample_patches_errors():
-    gen = torch.Generator()
-    with pytest.raises(ValueError, match="pool must be"):
-        bg.sample_patches(1, 8, generator=gen, pool="val")
-    with pytest.raises(ValueError, match="larger than every background image"):
-        bg.sample_patches(1, 5000, generator=gen)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,12 +196,12 @@ def test_mnist_back_pixels_are_digit_over_train_patches(tiny_mnist):
     assert d.x_train.shape == (30, 1, 28, 28) and d.x_test.shape == (10, 1, 28, 28)
     assert d.x_train.dtype == torch.float32 and d.y_train.dtype == torch.int64
     assert torch.bincount(d.y_train).tolist() == [3] * 10
-    assert "MNIST under" in d.source
+    assert d.source == "--data.root/MNIST"
     digits = _digit_mask(d.y_train)
     x = d.x_train[:, 0]
     assert torch.all(x[digits == 255] == 1.0)  # full strokes are white
     # elsewhere the pixel is the background patch drawn from the train pool, stored as k / 255
-    patches = bg.sample_patches(30, 28, generator=im._generator(5, 2), pool="train")
+    patches = bg.sample_patches(30, 28, generator=stream_generator(5, 2), pool="train")
     off = digits == 0
     torch.testing.assert_close(x[off], (patches * 255).round()[off] / 255, atol=1e-6, rtol=0)
     # the half-intensity pixel: 128/255 + (1 - 128/255) * b, rounded to k / 255
@@ -313,7 +246,7 @@ def test_mnist_back_cache_hit_and_corrupt_rebuild(tiny_mnist, monkeypatch):
         raise AssertionError("the cache should have been used")
 
     with monkeypatch.context() as m:
-        m.setattr(im, "_build_background_digits", no_build)
+        m.setattr(comp, "_build_background_digits", no_build)
         hit = load_images("mnist-back", root=root, num_train=20, num_test=10)
     assert torch.equal(hit.x_train, first.x_train) and torch.equal(hit.y_test, first.y_test)
 
@@ -342,3 +275,77 @@ def test_mnist_back_falls_back_to_mnist5k(tmp_path, monkeypatch):
     assert d.x_train.shape == (50, 1, 28, 28) and d.x_test.shape == (20, 1, 28, 28)
     assert torch.bincount(d.y_train).tolist() == [5] * 10
     assert d.x_train.min() >= 0.0 and d.x_train.max() == 1.0
+
+
+def test_mnist_back_with_a_data_folder_lacking_mnist_names_the_path(tmp_path, monkeypatch):
+    # FRUGALCV_DATA (or --data.root) set means "use full MNIST": never fall back silently
+    monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path / "cache"))
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.setenv("FRUGALCV_DATA", str(empty))
+    expected = str(empty / "MNIST" / "raw")
+    for name in ("mnist-back", "mnist-rot-back"):
+        with pytest.raises(FileNotFoundError, match="FRUGALCV_DATA=") as info:
+            load_images(name, num_train=10, num_test=10)
+        assert expected in str(info.value) and "train-images-idx3-ubyte" in str(info.value)
+        assert "unset FRUGALCV_DATA" in str(info.value)  # the way back to the embedded digits
+    monkeypatch.delenv("FRUGALCV_DATA")
+    with pytest.raises(FileNotFoundError, match="--data.root=") as info:
+        load_images("mnist-rot-back", root=empty, num_train=10, num_test=10)
+    assert expected in str(info.value)
+    assert not list((tmp_path / "cache").glob("*.npz"))  # nothing was built
+
+
+@pytest.mark.parametrize(
+    ("num_train", "num_test", "arg"), [(6000, None, "num_train"), (None, 1001, "num_test")]
+)
+def test_mnist5k_too_small_says_to_set_frugalcv_data(
+    tmp_path, monkeypatch, num_train, num_test, arg
+):
+    # what `bench classify` (6000 training images) did without FRUGALCV_DATA
+    monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path))
+    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
+    with pytest.raises(ValueError, match="FRUGALCV_DATA") as info:
+        load_images("mnist-rot-back", num_train=num_train, num_test=num_test)
+    message = str(info.value)
+    assert "MNIST/raw" in message and f"lower {arg}" in message and "mnist5k" in message
+    assert not list(tmp_path.glob("*.npz"))
+
+
+def test_bench_classify_data_without_frugalcv_data_gives_the_remedy(tmp_path, monkeypatch):
+    from frugalcv import classify
+
+    monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path))
+    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
+    cfg = classify.DataConfig(name="mnist-rot-back", num_train=6000, num_test=0)  # the bench's
+    with pytest.raises(ValueError, match=r"Set FRUGALCV_DATA.*MNIST/raw.*or lower num_train"):
+        classify.load_data(cfg, seed=0)
+
+
+def test_mnist_back_cache_is_keyed_by_content_not_by_path(tiny_mnist, tmp_path, monkeypatch):
+    root, _ = tiny_mnist
+    first = load_images("mnist-back", root=root, num_train=20, num_test=10)
+    assert len(list(cache_dir().glob("mnist-back-*.npz"))) == 1
+    # the same digits elsewhere, given through the variable: same key, a cache hit
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved)
+    monkeypatch.setenv("FRUGALCV_DATA", str(moved))
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the cache should have been used")
+
+    with monkeypatch.context() as m:
+        m.setattr(comp, "_build_background_digits", no_build)
+        hit = load_images("mnist-back", num_train=20, num_test=10)
+    assert hit.fingerprint == first.fingerprint
+    assert hit.source == "$FRUGALCV_DATA/MNIST" and first.source == "--data.root/MNIST"
+    # other digits under the same path (a white bottom-right pixel in every training digit):
+    # another key, a fresh build
+    images = moved / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    data = bytearray(images.read_bytes())
+    data[16 + 783 :: 784] = b"\xff" * 40  # after the 16-byte header, pixel 783 of each digit
+    images.write_bytes(bytes(data))
+    other = load_images("mnist-back", num_train=20, num_test=10)
+    assert len(list(cache_dir().glob("mnist-back-*.npz"))) == 2
+    assert other.fingerprint != first.fingerprint
+    assert torch.all(other.x_train[:, 0, -1, -1] == 1.0)

@@ -86,6 +86,15 @@ def test_load_imagefolder_subset_and_registry(tmp_path):
         load_imagefolder(tmp_path, image_size=8, num_train=9)
     via_registry = load_images("imagefolder", root=tmp_path)
     assert via_registry.x_train.shape == (8, 3, 64, 64)
+    assert d.source == via_registry.source == "ImageFolder --data.root"  # never the path
+
+
+def test_imagefolder_from_the_variable_names_it(tmp_path, monkeypatch):
+    _write_imagefolder(tmp_path)
+    monkeypatch.setenv("FRUGALCV_DATA", str(tmp_path))
+    d = load_imagefolder(image_size=8)
+    assert d.source == "ImageFolder $FRUGALCV_DATA"
+    assert d.fingerprint == load_imagefolder(tmp_path, image_size=8).fingerprint
 
 
 def test_val_uses_train_class_indices(tmp_path):
@@ -180,6 +189,7 @@ def test_load_voc_segmentation_in_memory(tmp_path):
     assert d.x_train.shape == (2, 3, 6, 6) and d.y_train.shape == (2, 6, 6)
     assert d.x_test.shape == (1, 3, 6, 6) and d.y_test.shape == (1, 6, 6)
     assert d.num_classes == 21 and d.ignore_index == 255
+    assert d.source == "--data.root/VOCdevkit/VOC2012"
     assert set(d.y_train.unique().tolist()) == {0, 1, 15, 255}
     one = load_voc_segmentation(tmp_path, image_size=6, num_train=1, seed=0)
     assert one.x_train.shape == (1, 3, 6, 6)

