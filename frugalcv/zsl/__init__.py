@@ -1,0 +1,48 @@
+"""Zero-shot learning: metrics, baselines and (later) methods; data lives in frugalcv.data.zsl.
+
+Components need no config or trainer: metrics are functions of score tensors
+(:mod:`frugalcv.zsl.metrics`), baselines are scikit-learn-style estimators or ``nn.Module`` s over
+(B, D) features (:mod:`frugalcv.zsl.baselines`).
+"""
+
+from frugalcv.zsl.baselines import (
+    COMPATIBILITY_LOSSES,
+    ESZSL,
+    AttributeRegression,
+    BilinearCompatibility,
+    BilinearTask,
+    compatibility_loss,
+    eszsl_solve,
+    evaluate_zsl,
+)
+from frugalcv.zsl.metrics import (
+    calibrated_stacking,
+    chance_accuracy,
+    gzsl_accuracy,
+    harmonic_mean,
+    oracle_accuracy,
+    per_class_accuracy,
+    predict_among,
+    select_gamma,
+    zsl_accuracy,
+)
+
+__all__ = [
+    "COMPATIBILITY_LOSSES",
+    "ESZSL",
+    "AttributeRegression",
+    "BilinearCompatibility",
+    "BilinearTask",
+    "calibrated_stacking",
+    "chance_accuracy",
+    "compatibility_loss",
+    "eszsl_solve",
+    "evaluate_zsl",
+    "gzsl_accuracy",
+    "harmonic_mean",
+    "oracle_accuracy",
+    "per_class_accuracy",
+    "predict_among",
+    "select_gamma",
+    "zsl_accuracy",
+]
