@@ -9,7 +9,6 @@ frugalcv report
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 
 import typer
+
+from frugalcv.benchmarks import BENCHMARKS  # name -> module path; imports nothing
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded at run time
 
@@ -35,13 +36,7 @@ RECIPES: dict[str, str] = {
     "ickd_seg": "frugalcv.distill.seg_recipe",
 }
 
-# The benchmark table: name -> file under benchmarks/ (each defines `main(seeds, quick)`).
-BENCHMARKS: dict[str, str] = {
-    "classify": "classify.py",
-    "ickd": "ickd.py",
-    "ickd_seg": "ickd_seg.py",
-    "ickd_ablation": "ickd_ablation.py",
-}
+# The benchmark table, BENCHMARKS, lives with the benchmarks (frugalcv/benchmarks/__init__.py).
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -86,26 +81,28 @@ def list_cmd() -> None:
         about = (mod.__doc__ or "").strip().splitlines()[0].replace("``", "") if mod.__doc__ else ""
         table.add_row(name, ", ".join(mod.PRESETS), about)
     Console().print(table)
-    bench = Table(title="benchmarks: frugalcv bench <name>")
+    from frugalcv.benchmarks import get_benchmark
+
+    bench = Table(title="benchmarks: frugalcv bench <name> -> benchmarks/results/<name>.json")
     bench.add_column("name")
-    bench.add_column("file")
-    bench.add_column("results")
-    for name, file in BENCHMARKS.items():
-        bench.add_row(name, f"benchmarks/{file}", f"benchmarks/results/{name}.json")
+    bench.add_column("seeds")
+    bench.add_column("claims")
+    bench.add_column("about")
+    for name in BENCHMARKS:
+        b = get_benchmark(name)
+        bench.add_row(name, ",".join(map(str, b.seeds)), str(len(b.claims)), b.about)
     Console().print(bench)
 
 
 def _run_one(
     name: str, preset: str, config: Path | None, overrides: list[str], show_config: bool
 ) -> dict | None:
-    import json
-
-    from frugalcv.core.config import to_dict
+    from frugalcv.core.config import describe
 
     mod = recipe_module(name)
     cfg = build_config(mod, preset, config, overrides)
     if show_config:
-        typer.echo(json.dumps(to_dict(cfg), indent=2))
+        typer.echo(describe(cfg))
         return None
     summary = mod.run(cfg, preset=preset if config is None else "replay")
     return summary
@@ -184,46 +181,70 @@ def _print_summary(summary: dict) -> None:
     Console().print(table)
 
 
-def benchmarks_dir() -> Path:
-    """benchmarks/ of the source checkout (or of the current folder)."""
-    here = Path(__file__).resolve().parent.parent / "benchmarks"
-    return here if here.is_dir() else Path.cwd() / "benchmarks"
+def parse_seeds(text: str) -> list[int] | None:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ``""`` -> None (the benchmark's own seeds)."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        seeds = [int(t) for t in items]
+    except ValueError:
+        raise ValueError(
+            f"--seeds needs integers separated by commas, like 0,1,2; got '{text}'."
+        ) from None
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds lists a seed twice: '{text}'.")
+    return seeds or None
 
 
 @app.command("bench")
 def bench_cmd(
     name: str = typer.Argument(..., help="A benchmark from `frugalcv list`."),
-    seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
-    quick: bool = typer.Option(False, help="A short smoke version (not for results files)."),
+    seeds: str = typer.Option("", help="Comma-separated seeds (default: the benchmark's own)."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Smoke version (tiny data, 1 epoch) written to <name>_quick.json."
+    ),
+    jobs: int = typer.Option(1, "--jobs", help="Parallel training processes (1 = this one)."),
+    results_dir: Path | None = typer.Option(
+        None, "--results-dir", help="Default: $FRUGALCV_RESULTS, else ./benchmarks/results."
+    ),
 ) -> None:
     """Run a benchmark: the method and its baselines side by side, written to
-    benchmarks/results/<name>.json (mean and std over seeds)."""
-    if name not in BENCHMARKS:
-        raise typer.BadParameter(f"Unknown benchmark '{name}'. Known: {', '.join(BENCHMARKS)}.")
-    path = benchmarks_dir() / BENCHMARKS[name]
-    if not path.is_file():
-        raise typer.BadParameter(f"{path} is missing; run from the frugalcv source checkout.")
-    spec = importlib.util.spec_from_file_location(f"frugalcv_bench_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.main(seeds=[int(s) for s in seeds.split(",") if s.strip()], quick=quick)
+    benchmarks/results/<name>.json (mean and sample std over seeds, claims evaluated).
+
+    Runs go to $FRUGALCV_RUNS/bench/<name>/ (default runs/); finished jobs are not retrained."""
+    from frugalcv.benchmarks import get_benchmark
+    from frugalcv.benchmarks.runner import run_benchmark
+    from frugalcv.core.task import NonFiniteLossError
+
+    try:
+        bench = get_benchmark(name)
+        seed_list = parse_seeds(seeds)
+        if jobs < 1:
+            raise ValueError(f"--jobs must be >= 1; got {jobs}.")
+        run_benchmark(bench, seeds=seed_list, quick=quick, jobs=jobs, results_dir=results_dir)
+    except (FileNotFoundError, NonFiniteLossError, RuntimeError, ValueError) as e:
+        typer.secho(f"error: {e}", fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("report")
 def report_cmd(
-    results: Path = typer.Option(None, help="Folder of results files (default benchmarks/results)"),
+    results: Path = typer.Option(
+        None, help="Folder of results files (default $FRUGALCV_RESULTS or benchmarks/results)."
+    ),
     runs: Path = typer.Option(Path("runs"), help="Folder of run folders."),
     out: Path = typer.Option(Path("report"), help="Where report.md and index.html go."),
 ) -> None:
-    """Gather results files and run summaries into report/report.md and report/index.html."""
+    """Gather results files and run summaries into report/report.md and report/index.html.
+
+    The report opens with a summary: each benchmark's claims and whether they hold."""
     write_report(results=results, runs=runs, out=out)
 
 
 def write_report(*, results: Path | None, runs: Path, out: Path) -> Path:
     """Build the report (shared by `frugalcv report` and `frugalcv run all`)."""
-    from frugalcv.core.report import build_report
+    from frugalcv.reporting.report import build_report
 
-    results = results or benchmarks_dir() / "results"
+    results = results or Path(os.environ.get("FRUGALCV_RESULTS") or "benchmarks/results")
     index = build_report(results_dir=results, runs_dir=runs if runs.is_dir() else None, out_dir=out)
     typer.echo(f"report written: {index} (and {out / 'report.md'})")
     return index

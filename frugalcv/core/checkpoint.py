@@ -8,7 +8,6 @@ and buffer of the Task, for resuming), ``optimizers``, ``hooks``, ``step``, ``be
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import zipfile
@@ -33,15 +32,6 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"format": FORMAT, **state}, tmp)
-    os.replace(tmp, path)
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, then ``os.replace``); the one JSON writer."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 

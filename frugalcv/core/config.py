@@ -66,6 +66,8 @@ class TrainConfig:
     devices: int = 1  # processes on this machine (launched by Fabric, or by torchrun)
     num_nodes: int = 1
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true"] = "32-true"
+    channels_last: bool = False  # NHWC memory layout for the task and 4-D inputs (faster CPU convs)
+    compile: bool = False  # torch.compile the training forward (first steps pay the compile)
     progress: bool = True  # rich progress bar with ETA
     monitor: str = ""  # validation metric that defines "best"; "" = the task's own (Task.monitor)
     monitor_mode: Literal["", "max", "min"] = ""  # "" = the task's own
@@ -326,7 +328,9 @@ def from_dict(cls: type[C], data: dict, *, prefix: str = "") -> C:
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    from frugalcv.core.jsonio import write_json
+
+    write_json(path, to_dict(cfg))
 
 
 def load_config(cls: type[C], path: str | Path) -> C:

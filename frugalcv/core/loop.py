@@ -182,6 +182,17 @@ def _stateful(hooks: Sequence[Hook]) -> dict[str, Hook]:
     }
 
 
+def to_channels_last(batch: Any) -> Any:
+    """Every 4-D tensor of a nested batch in NHWC memory layout (values unchanged)."""
+    if torch.is_tensor(batch):
+        return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 else batch
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_channels_last(b) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_channels_last(v) for k, v in batch.items()}
+    return batch
+
+
 def resolve_monitor(task: Task, train: TrainConfig) -> tuple[str, str]:
     """The metric and mode that define "best": ``train.monitor`` if set, else ``task.monitor``.
 
@@ -255,7 +266,11 @@ def fit(
             f"fit got {len(optimizers)} optimizers but {len(schedules)} schedules: pass one "
             f"schedule (or None for a fixed lr) per optimizer."
         )
+    if train.channels_last:
+        task.to(memory_format=torch.channels_last)
     wrapped, *optimizers = fabric.setup(task, *optimizers)
+    # The compiled module shares parameters with `wrapped`; only the training forward runs it.
+    forward = torch.compile(wrapped) if train.compile else wrapped
     for opt in optimizers:
         for g in opt.param_groups:
             g.setdefault("initial_lr", g["lr"])
@@ -369,10 +384,12 @@ def fit(
                     for g in opt.param_groups:
                         g["lr"] = g["initial_lr"] * factor
                 batch = to_device(batch, fabric.device)
+                if train.channels_last:
+                    batch = to_channels_last(batch)
                 try:
                     losses = task.step(
                         batch,
-                        forward=wrapped,
+                        forward=forward,
                         optimizers=optimizers,
                         fabric=fabric,
                         grad_clip=train.grad_clip,

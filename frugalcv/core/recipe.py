@@ -8,14 +8,15 @@ trains. Reusing a folder whose run had another config is an error (or, with
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from frugalcv.core.checkpoint import write_json
 from frugalcv.core.config import ConfigError, config_diff, to_dict
+from frugalcv.core.jsonio import write_json
 from frugalcv.core.loop import FitResult, fit, make_fabric, seed_all
 
 
@@ -97,9 +98,9 @@ def write_summary(
         "preset": ctx.preset,
         "name": name,
         "seed": ctx.seed,
-        "final": {k: v for k, v in result.final.items() if k != "step"},
+        "final": _finite({k: v for k, v in result.final.items() if k != "step"}),
         "final_step": result.final.get("step", result.steps),
-        "best": result.best,
+        "best": _finite(result.best),
         "steps": result.steps,
         "wall_s": round(result.wall_s, 2),
         "world_size": ctx.fabric.world_size,
@@ -110,6 +111,13 @@ def write_summary(
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         write_json(Path(out_dir) / "summary.json", summary)
     return summary
+
+
+def _finite(metrics: dict) -> dict:
+    """Metrics with NaN/inf as None: JSON files hold finite numbers only."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
+    }
 
 
 def write_rows(ctx: RunContext, *, dataset: str, rows: list[dict]) -> dict:

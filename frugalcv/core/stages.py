@@ -25,7 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from frugalcv.core.checkpoint import load_model, write_json
+from frugalcv.core.checkpoint import load_model
+from frugalcv.core.jsonio import write_json
 from frugalcv.core.recipe import RunContext, train_model
 from frugalcv.core.task import Task
 

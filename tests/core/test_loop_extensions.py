@@ -356,3 +356,39 @@ def test_checkpoint_holds_the_deployable_model_under_one_key(tmp_path):
     assert set(state["model"]) == {"1.weight", "1.bias"}  # no "model." prefix
     fresh = load_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 4)), tmp_path)  # a run folder
     assert params_equal(fresh, model)
+
+
+def _fit_with(tmp_path, name, **train_kw):
+    seed_all(0)
+    task = ToyTask()
+    # Dropout draws its mask in memory order, so NHWC activations get other masks: compare the
+    # layouts on a net without dropout (the zoo's ResNets have none).
+    task.net[3] = nn.Identity()
+    train = _train(max_steps=16, **train_kw)
+    res = fit(
+        task,
+        train_loader=_loaders()[0],
+        val_loader=_loaders()[1],
+        train=train,
+        optim=OptimConfig(lr=0.1, schedule="constant"),
+        out_dir=tmp_path / name,
+        fabric=make_fabric(train),
+    )
+    return task, res
+
+
+def test_channels_last_switch_trains_to_the_same_result_up_to_float_noise(tmp_path):
+    eager, res_e = _fit_with(tmp_path, "eager")
+    nhwc, res_c = _fit_with(tmp_path, "cl", channels_last=True)
+    assert nhwc.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(eager.parameters(), nhwc.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert res_e.final["acc"] == res_c.final["acc"]
+
+
+@pytest.mark.slow  # the first torch.compile of a model takes tens of seconds on CPU
+def test_compile_switch_trains_to_the_same_result_up_to_float_noise(tmp_path):
+    eager, _ = _fit_with(tmp_path, "eager")
+    compiled, _ = _fit_with(tmp_path, "compiled", compile=True)
+    for a, b in zip(eager.parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -1,4 +1,4 @@
-"""Report generator: markdown + static HTML + PNG plots from tiny results files and runs."""
+"""Report generator: summary of claims, markdown + static HTML + PNG plots, no machine paths."""
 
 import json
 import re
@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from frugalcv.core import results as results_mod
-from frugalcv.core.report import build_report, find_run_dirs, read_metrics_jsonl, read_summary
-from frugalcv.core.results import Row, write_results
+from frugalcv.reporting import results as results_mod
+from frugalcv.reporting.report import (
+    build_report,
+    display_path,
+    find_run_dirs,
+    read_metrics_jsonl,
+    read_summary,
+)
+from frugalcv.reporting.results import Claim, Results, Row, find_absolute_paths, write_results
 
 pytestmark = pytest.mark.unit
 
@@ -16,7 +22,8 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(autouse=True)
-def _fast_env(monkeypatch):
+def _fast_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("FRUGALCV_DATA", str(tmp_path / "data"))
     # env_info imports torch and calls git; its own test lives in test_results.py.
     monkeypatch.setattr(
         results_mod, "env_info", lambda: {"python": "3.11.0", "torch": "2.14.1", "cpu_count": 2}
@@ -26,26 +33,40 @@ def _fast_env(monkeypatch):
 def _write_results(results_dir: Path) -> None:
     write_results(
         results_dir / "distill.json",
-        benchmark="distill_toy",
-        command="frugalcv bench distill --preset tiny",
-        dataset="toy-test",
-        metric="acc",
-        higher_is_better=True,
-        seeds=[0, 1],
-        rows=[
-            Row("student", [0.9, 0.92], extra={"macs": 1_000_000, "params": 5_000}),
-            Row("teacher", [0.97, 0.99], extra={"macs": 50_000_000, "params": 90_000}),
-        ],
+        Results(
+            benchmark="distill_toy",
+            command="frugalcv bench distill --preset tiny",
+            dataset="toy-test",
+            metric="acc",
+            higher_is_better=True,
+            seeds=[0, 1],
+            rows=[
+                Row(name="student", values=[0.9, 0.92], extra={"macs": 1_000_000, "params": 5_000}),
+                Row(
+                    name="teacher",
+                    values=[0.97, 0.99],
+                    extra={"macs": 50_000_000, "params": 90_000},
+                ),
+            ],
+            claims=[
+                Claim(text="the teacher is better", left="teacher", op=">", right="student"),
+                Claim(text="by 0.1", left="teacher", op=">=", right="student", margin=0.1),
+            ],
+        ),
     )
     write_results(
         results_dir / "latency.json",
-        benchmark="latency_toy",
-        command="frugalcv bench latency",
-        dataset="random 32x32",
-        metric="latency_ms",
-        higher_is_better=False,
-        seeds=[],
-        rows=[Row("net_a", [3.25]), Row("net_b", [1.5, 2.5])],
+        Results(
+            benchmark="latency_toy",
+            command="frugalcv bench latency",
+            dataset="random 32x32",
+            metric="latency_ms",
+            higher_is_better=False,
+            seeds=[],
+            rows=[Row(name="net_a", values=[3.25]), Row(name="net_b", values=[1.5, 2.5])],
+            claims=[Claim(text="net_b is faster", left="net_b", op="<", right="net_a")],
+            notes=f"data from {results_dir.parent / 'data'}",  # written as $FRUGALCV_DATA
+        ),
     )
 
 
@@ -76,7 +97,9 @@ def _img_sources(index: Path) -> list[str]:
     return re.findall(r'<img src="([^"]+)"', index.read_text())
 
 
-def test_build_report_full(tmp_path):
+def test_build_report_full(tmp_path, monkeypatch):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # the folders are outside the current folder
     results_dir, runs_dir, out = tmp_path / "results", tmp_path / "runs", tmp_path / "out"
     _write_results(results_dir)
     _write_run(runs_dir / "ickd" / "tiny" / "student_kd", recipe="ickd", seed=0)
@@ -86,11 +109,23 @@ def test_build_report_full(tmp_path):
 
     assert index == out / "index.html"
     md = (out / "report.md").read_text()
+    # The summary opens the report: per benchmark, each claim, its verdict, both means ± std.
+    assert md.index("## Summary") < md.index("## Benchmarks") < md.index("## Runs")
+    assert "2 of 3 claims hold" in md  # teacher 0.98 - student 0.91 = 0.07: '>' holds, '>= 0.1' not
+    assert (
+        "| distill_toy | the teacher is better: teacher > student | **holds** "
+        "| 0.980 ± 0.014 | 0.910 ± 0.014 |"
+    ) in md
+    assert "| distill_toy | by 0.1: teacher >= student + 0.1 | **fails** |" in md
+    assert (
+        "| latency_toy | net_b is faster: net_b < net_a | **holds** | 2.00 ± 0.71 | 3.250 |" in md
+    )
     # student: mean 0.91, sample std 0.01414 -> 3 decimals; net_a has one value: mean only.
     assert "| student | 0.910 ± 0.014 | 2 | 1M | 5000 |" in md
     assert "| teacher | 0.980 ± 0.014 | 2 | 50M | 90k |" in md
     assert "| net_a | 3.250 | 1 |" in md
     assert "| net_b | 2.00 ± 0.71 | 2 |" in md
+    assert "- **fails**: by 0.1 (teacher >= student): 0.980 ± 0.014 vs 0.910 ± 0.014" in md
     assert "frugalcv bench distill --preset tiny" in md
     assert "toy-test" in md and "lower is better" in md
     assert "python 3.11.0" in md and "torch 2.14.1" in md
@@ -98,6 +133,10 @@ def test_build_report_full(tmp_path):
     assert "final (last step)" in md and "best (at step)" in md
     assert "| ickd/tiny/student_kd | ickd | tiny | 0 | acc=0.69 | acc=0.7 @ step 20 | 3.5 |" in md
     assert "Warnings" not in md
+    # No absolute path of this machine anywhere, and no "None" for a folder.
+    assert find_absolute_paths(md) == [] and str(tmp_path) not in md
+    assert "Notes: data from $FRUGALCV_DATA" in md
+    assert "`…/results`" in md and "`…/runs`" in md and "None" not in md
 
     sources = _img_sources(index)
     # two bar charts, one cost plot (only distill has a cost), one curves figure for recipe ickd
@@ -113,9 +152,10 @@ def test_build_report_full(tmp_path):
         assert png.read_bytes()[:8] == _PNG_MAGIC
     html = index.read_text()
     assert "<table>" in html and "<script" not in html and "http" not in html
+    assert "<strong>holds</strong>" in html and str(tmp_path) not in html
 
 
-def test_malformed_inputs_become_warnings(tmp_path):
+def test_malformed_inputs_become_warnings_without_absolute_paths(tmp_path):
     results_dir, runs_dir, out = tmp_path / "results", tmp_path / "runs", tmp_path / "out"
     _write_results(results_dir)
     (results_dir / "broken.json").write_text('{"benchmark": "x"')
@@ -134,6 +174,7 @@ def test_malformed_inputs_become_warnings(tmp_path):
     assert "missing_key.json" in text and "missing key 'command'" in text
     assert "good/metrics.jsonl" in text and "skipped 1 malformed line" in text and "line 7" in text
     assert "no_recipe" in text and "missing key 'recipe'" in text
+    assert str(tmp_path) not in md
     # the good inputs are still reported
     assert "| student | 0.910 ± 0.014 |" in md
     assert "| good | kd | tiny | 0 |" in md
@@ -149,7 +190,18 @@ def test_empty_inputs_say_nothing_yet(tmp_path):
     assert "No benchmark results yet" in md and "No runs yet" in md
     assert _img_sources(index) == []
     build_report(results_dir=tmp_path, runs_dir=None, out_dir=tmp_path / "o2")
-    assert "No runs folder given" in (tmp_path / "o2" / "report.md").read_text()
+    md2 = (tmp_path / "o2" / "report.md").read_text()
+    assert "No runs folder given" in md2 and "(no runs folder given)" in md2 and "None" not in md2
+
+
+def test_display_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    assert display_path(tmp_path / "benchmarks" / "results") == "benchmarks/results"
+    assert display_path(Path("benchmarks/results")) == "benchmarks/results"
+    monkeypatch.setenv("FRUGALCV_RUNS", "/somewhere/runs")
+    assert display_path(Path("/somewhere/runs/bench")) == "$FRUGALCV_RUNS/bench"
+    assert display_path(Path("/elsewhere/x/results")) == "…/results"
 
 
 def test_read_metrics_jsonl_skips_bad_lines(tmp_path):

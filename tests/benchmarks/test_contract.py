@@ -1,0 +1,103 @@
+"""Every registered benchmark runs its --quick version end to end, from an empty runs folder.
+
+The quick file must hold the declared rows (the same names as the committed results file), the
+quick seeds, finite values, claims that name existing rows and evaluate, and no machine path.
+"""
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from frugalcv.benchmarks import BENCHMARKS, get_benchmark
+from frugalcv.benchmarks.runner import make_plan
+from frugalcv.cli import app
+from frugalcv.reporting.results import find_absolute_paths, read_results
+
+pytestmark = pytest.mark.recipe
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """Run each benchmark's --quick once (lazily) in its own empty folders; name -> folders."""
+    done: dict[str, dict] = {}
+
+    def run(name: str) -> dict:
+        if name not in done:
+            root = tmp_path_factory.mktemp(f"quick_{name}")
+            runs, results = root / "runs", root / "results"
+            mp = pytest.MonkeyPatch()
+            mp.setenv("FRUGALCV_RUNS", str(runs))
+            mp.chdir(root)
+            try:
+                res = runner.invoke(app, ["bench", name, "--quick", "--results-dir", str(results)])
+            finally:
+                mp.undo()
+            assert res.exit_code == 0, res.output + repr(res.exception)
+            done[name] = {"runs": runs, "results": results, "output": res.output}
+        return done[name]
+
+    return run
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_quick_contract(name, quick_runs, committed_results):
+    bench = get_benchmark(name)
+    out = quick_runs(name)
+    path = out["results"] / f"{name}_quick.json"
+    assert path.is_file() and not (out["results"] / f"{name}.json").exists()
+    res = read_results(path)
+    assert res.quick is True and res.benchmark == name
+    assert res.seeds == list(bench.quick_seeds)
+    seeds = ",".join(map(str, bench.quick_seeds))
+    assert res.command == f"frugalcv bench {name} --seeds {seeds} --quick"
+    assert [r.name for r in res.rows] == [s.name for s in bench.rows(bench.quick_seeds)]
+    for row in res.rows:
+        assert all(math.isfinite(v) for v in row.values)
+        assert 0.0 <= row.mean <= 1.0  # accuracies and mIoUs
+    assert res.claims == list(bench.claims) and res.claims
+    verdicts = res.evaluate_claims()
+    assert len(verdicts) == len(bench.claims)
+    means = {r.name: r.mean for r in res.rows}
+    for v in verdicts:  # every ICKD claim is '>' with margin 0: decided from the two means
+        assert v.claim.op == ">" and v.claim.margin == 0
+        assert v.holds == (means[v.claim.left] > means[v.claim.right])
+        assert f"{v.verdict}: {v.claim.text}" in " ".join(out["output"].split())
+    raw = json.loads(path.read_text())
+    assert find_absolute_paths(raw) == []
+    assert "holds" not in json.dumps(raw["claims"])  # claims are data, never a verdict
+    # The declaration matches the committed results: same rows, same claims.
+    committed = committed_results(name)
+    assert [r.name for r in committed.rows] == [r.name for r in res.rows]
+    assert committed.claims == res.claims
+    assert committed.metric == res.metric and committed.dataset == res.dataset
+
+
+def test_ickd_ablation_runs_from_an_empty_runs_folder(quick_runs):
+    """The old bug: beta 0.25 read a teacher only a later row wrote. The teacher is a job now."""
+    bench = get_benchmark("ickd_ablation")
+    plan = make_plan(bench, seeds=[0], quick=True, runs_dir="unused")
+    order = list(plan.jobs)
+    assert order[0] == "teacher6"
+    assert order.index("seed0/beta0.25") < order.index("seed0/beta2.5")  # declared order kept
+    for name, pj in plan.jobs.items():
+        if name != "teacher6":
+            assert pj.job.dependencies() == ("teacher6",)
+            assert pj.cfg.distill.teacher_ckpt.endswith("teacher6/teacher/last.pt")
+    out = quick_runs("ickd_ablation")  # started from a folder that did not exist
+    root = out["runs"] / "bench" / "ickd_ablation_quick"
+    assert (root / "teacher6" / "teacher" / "last.pt").is_file()
+    rows = json.loads((root / "seed0" / "beta0.25" / "rows.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["teacher", "ickd", "ickd_kd"]
+    assert rows[0]["loaded_from"].endswith("teacher6/teacher/last.pt")
+
+
+@pytest.fixture
+def committed_results():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    return lambda name: read_results(folder / f"{name}.json")
