@@ -335,6 +335,8 @@ def aggregate(plan: Plan) -> list[Row]:
     """The benchmark's rows from its jobs' summaries, plus what ``measure`` adds to ``extra``."""
     outputs = {name: pj.outputs() for name, pj in plan.jobs.items()}
     rows = [_row(plan, spec, outputs) for spec in plan.benchmark.rows(plan.seeds)]
+    if plan.benchmark.compute is not None:
+        rows += plan.benchmark.compute(plan.seeds, plan.quick)
     if plan.benchmark.measure is not None:
         measured = plan.benchmark.measure(plan)
         rows = [

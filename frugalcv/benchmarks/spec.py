@@ -28,12 +28,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from frugalcv.reporting.results import Claim
+from frugalcv.reporting.results import Claim, Row
 
 if TYPE_CHECKING:
     from frugalcv.benchmarks.runner import Plan
 
-__all__ = ["Benchmark", "Claim", "Job", "Output", "RowSpec", "Source", "scaled_milestones"]
+__all__ = [
+    "Benchmark",
+    "Claim",
+    "Job",
+    "Output",
+    "Row",
+    "RowSpec",
+    "Source",
+    "no_jobs",
+    "no_rows",
+    "scaled_milestones",
+]
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,9 @@ class Benchmark:
         notes: settings in words, for the results file.
         seeds: default seeds; ``quick_seeds`` those of ``--quick``.
         measure: optional ``(plan) -> {row name: extra}``, run after training (e.g. step cost).
+        compute: for a benchmark that trains nothing (timings of random-weight models):
+            ``(seeds, quick) -> [Row]`` gives the rows directly; ``jobs`` and ``rows`` then
+            return nothing (use :func:`no_jobs` and :func:`no_rows`).
     """
 
     name: str
@@ -133,6 +147,17 @@ class Benchmark:
     seeds: tuple[int, ...] = (0, 1, 2)
     quick_seeds: tuple[int, ...] = (0,)
     measure: Callable[[Plan], dict[str, dict[str, Any]]] | None = None
+    compute: Callable[[Sequence[int], bool], list[Row]] | None = None
+
+
+def no_jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
+    """``jobs`` of a benchmark that trains nothing (see ``Benchmark.compute``)."""
+    return []
+
+
+def no_rows(seeds: Sequence[int]) -> list[RowSpec]:
+    """``rows`` of a benchmark whose rows come from ``Benchmark.compute``."""
+    return []
 
 
 def scaled_milestones(epochs: float) -> tuple[float, ...]:
