@@ -15,6 +15,8 @@ from frugalcv.zsl.baselines import (
     eszsl_solve,
     evaluate_zsl,
 )
+from frugalcv.zsl.bgsnet import BGSNet, BGSNetTask, diversity_loss, sample_episode
+from frugalcv.zsl.erpcnet import ERPCNet, ERPCNetTask, draw_localities
 from frugalcv.zsl.metrics import (
     calibrated_stacking,
     chance_accuracy,
@@ -28,7 +30,11 @@ from frugalcv.zsl.metrics import (
 )
 
 __all__ = [
+    "BGSNet",
+    "BGSNetTask",
     "COMPATIBILITY_LOSSES",
+    "ERPCNet",
+    "ERPCNetTask",
     "ESZSL",
     "AttributeRegression",
     "BilinearCompatibility",
@@ -36,6 +42,8 @@ __all__ = [
     "calibrated_stacking",
     "chance_accuracy",
     "compatibility_loss",
+    "diversity_loss",
+    "draw_localities",
     "eszsl_solve",
     "evaluate_zsl",
     "gzsl_accuracy",
@@ -43,6 +51,7 @@ __all__ = [
     "oracle_accuracy",
     "per_class_accuracy",
     "predict_among",
+    "sample_episode",
     "select_gamma",
     "zsl_accuracy",
 ]
