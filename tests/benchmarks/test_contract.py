@@ -69,8 +69,11 @@ def test_quick_contract(name, quick_runs, committed_results):
     raw = json.loads(path.read_text())
     assert find_absolute_paths(raw) == []
     assert "holds" not in json.dumps(raw["claims"])  # claims are data, never a verdict
-    # The declaration matches the committed results: same rows, same claims.
+    # The declaration matches the committed results: same rows, same claims. A benchmark whose
+    # full run has not been committed yet still had its --quick checked above.
     committed = committed_results(name)
+    if committed is None:
+        pytest.skip(f"no committed benchmarks/results/{name}.json yet: run `frugalcv bench {name}`")
     assert [r.name for r in committed.rows] == [r.name for r in res.rows]
     assert committed.claims == res.claims
     assert committed.metric == res.metric and committed.dataset == res.dataset
@@ -100,4 +103,9 @@ def committed_results():
     from pathlib import Path
 
     folder = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-    return lambda name: read_results(folder / f"{name}.json")
+
+    def read(name):
+        path = folder / f"{name}.json"
+        return read_results(path) if path.is_file() else None
+
+    return read
