@@ -34,6 +34,7 @@ RECIPES: dict[str, str] = {
     "classify": "frugalcv.classify",
     "ickd": "frugalcv.distill.recipes",
     "ickd_seg": "frugalcv.distill.seg_recipe",
+    "sgn": "frugalcv.signature.recipe",
 }
 
 # The benchmark table, BENCHMARKS, lives with the benchmarks (frugalcv/benchmarks/__init__.py).

@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "ickd": "frugalcv.benchmarks.ickd",
     "ickd_seg": "frugalcv.benchmarks.ickd_seg",
     "ickd_ablation": "frugalcv.benchmarks.ickd_ablation",
+    "sgn": "frugalcv.benchmarks.sgn",
     "loop_overhead": "frugalcv.benchmarks.loop_overhead",
 }
 

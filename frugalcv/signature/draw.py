@@ -34,6 +34,7 @@ def draw_signature_graph(
     weight: str = "bilateral",
     sigma_value: float = 0.5,
     sigma_position: float = 1.0,
+    normalize_values: bool = True,
     ceil_mode: bool = False,
     title: str | None = None,
     dpi: int = 100,
@@ -50,7 +51,8 @@ def draw_signature_graph(
         path: PNG file to write (parent folders are created).
         response: ``(h, w)`` map the graph is built on (e.g. a channel-group mean of a feature
             map); default: the image itself (channel mean).
-        patch_size, nodes, pairs, weight, sigma_value, sigma_position, ceil_mode: graph options
+        patch_size, nodes, pairs, weight, sigma_value, sigma_position, normalize_values,
+            ceil_mode: graph options
             (see :func:`frugalcv.signature.graph.signature_graph`).
         title: figure title.
         dpi: resolution of the PNG.
@@ -79,6 +81,7 @@ def draw_signature_graph(
         weight=weight,
         sigma_value=sigma_value,
         sigma_position=sigma_position,
+        normalize_values=normalize_values,
         ceil_mode=ceil_mode,
     )
     h, w = response.shape

@@ -178,6 +178,11 @@ class SGNHead(nn.Module):
         embed_dim: token width of the attention block.
         num_heads: attention heads (divides ``embed_dim``).
         dropout: before the classifier.
+        detach_graph: build the graph on ``f.detach()``: the classifier learns from the
+            spectrum (and the node tokens), but no gradient reaches the backbone through the
+            graph; False lets it through the selected values, weights and ``eigvalsh``
+            (a reconstruction, see ``docs/methods/sgn.md``: on 16 px digits the gradient
+            through the graph slowed training markedly).
         nodes, pairs, weight, sigma_value, sigma_position, normalize_values, ceil_mode,
             laplacian: graph options (see :func:`frugalcv.signature.graph.signature_graph`).
 
@@ -199,6 +204,7 @@ class SGNHead(nn.Module):
         embed_dim: int = 64,
         num_heads: int = 4,
         dropout: float = 0.0,
+        detach_graph: bool = True,
         nodes: str = "maxmin",
         pairs: str = "same",
         weight: str = "bilateral",
@@ -219,6 +225,7 @@ class SGNHead(nn.Module):
         self.grid = patch_grid(self.feature_size, self.patch_size, ceil_mode=ceil_mode)
         self.ceil_mode = ceil_mode
         self.use_graph, self.use_attention = graph, attention
+        self.detach_graph = detach_graph
         # The spectrum layer also serves sgn_mha's node tokens, so it exists whenever graph is on.
         self.spectrum: SignatureSpectrum | None = None
         self.spectral: nn.Module | None = None
@@ -289,22 +296,30 @@ class SGNHead(nn.Module):
             tok = tok + self.node_tokens(attrs.to(tok.dtype))  # (B, P, D)
         return self.norm(self.block(tok)).mean(1)
 
-    def forward(self, f: Tensor, *, pre_logits: bool = False) -> Tensor:
-        parts = [f.mean((2, 3))]  # (B, C)
+    def forward_parts(self, f: Tensor) -> dict[str, Tensor]:
+        """The fused vector's parts, in order: ``"cnn"`` ``(B, C)``, then ``"graph"``
+        ``(B, spectral_dim)`` and ``"attention"`` ``(B, embed_dim)`` when the variant has them.
+
+        ``torch.cat(list(parts.values()), 1)`` is ``forward(f, pre_logits=True)``.
+        """
+        parts = {"cnn": f.mean((2, 3))}  # (B, C)
         graph = None
         if self.spectrum is not None:
             assert self.spectral is not None
-            graph = self.spectrum.graph(f)
+            graph = self.spectrum.graph(f.detach() if self.detach_graph else f)
             spec = laplacian_spectrum(graph.adjacency, laplacian=self.spectrum.laplacian)
             spec = spec.flatten(1) if self.spectrum.aggregate == "concat" else spec.mean(1)
-            parts.append(self.spectral(spec.to(parts[0].dtype)))  # (B, spectral_dim)
+            parts["graph"] = self.spectral(spec.to(parts["cnn"].dtype))  # (B, spectral_dim)
         elif tuple(f.shape[-2:]) != self.feature_size:
             raise ValueError(
                 f"expected a feature map of size {self.feature_size}, got {tuple(f.shape)}"
             )
         if self.block is not None:
-            parts.append(self._attend(f, graph))  # (B, embed_dim)
-        z = torch.cat(parts, 1)  # (B, head_hidden_size)
+            parts["attention"] = self._attend(f, graph)  # (B, embed_dim)
+        return parts
+
+    def forward(self, f: Tensor, *, pre_logits: bool = False) -> Tensor:
+        z = torch.cat(list(self.forward_parts(f).values()), 1)  # (B, head_hidden_size)
         return z if pre_logits else self.fc(self.drop(z))
 
 
@@ -358,6 +373,7 @@ def create_sgn_model(
     embed_dim: int = 64,
     num_heads: int = 4,
     dropout: float = 0.0,
+    detach_graph: bool = True,
     nodes: str = "maxmin",
     pairs: str = "same",
     weight: str = "bilateral",
@@ -410,6 +426,7 @@ def create_sgn_model(
             embed_dim=embed_dim,
             num_heads=num_heads,
             dropout=dropout,
+            detach_graph=detach_graph,
             nodes=nodes,
             pairs=pairs,
             weight=weight,

@@ -50,13 +50,18 @@ def test_variants_share_the_backbone_and_differ_only_in_the_head():
 
 
 @pytest.mark.unit
-def test_spectrum_path_alone_sends_gradient_to_the_feature_map():
-    head = SGNHead(in_channels=8, num_classes=3, feature_size=(4, 4), groups=2)
+@pytest.mark.parametrize("detach_graph", [False, True])
+def test_spectrum_path_alone_sends_gradient_to_the_feature_map_unless_detached(detach_graph):
+    head = SGNHead(
+        in_channels=8, num_classes=3, feature_size=(4, 4), groups=2, detach_graph=detach_graph
+    )
     f = torch.rand(6, 8, 4, 4, requires_grad=True)
     head.train()
     spec_part = head(f, pre_logits=True)[:, 8:]  # E(λ) only, after the GAP block
     (spec_part * torch.randn_like(spec_part)).sum().backward()
-    assert f.grad.abs().sum() > 0
+    reached = f.grad is not None and f.grad.abs().sum() > 0  # the GAP part sends zeros
+    assert reached == (not detach_graph)
+    assert head.spectral[1].weight.grad.abs().sum() > 0  # the embedding learns either way
 
 
 @pytest.mark.unit

@@ -1,0 +1,153 @@
+"""SGN's claims in miniature: CNN alone / + MHA / + SGN / + SGN + MHA on one backbone, 3 seeds.
+
+    FRUGALCV_DATA=<folder holding MNIST/raw> frugalcv bench sgn
+
+Hamdi et al., "Signature-Graph Networks" (arXiv 2110.11551). Every row is the same ``tiny_cnn``
+backbone from the same initialisation (per seed), with the same data, schedule and augmentation;
+the rows differ only in the classifier head (``frugalcv.signature.create_sgn_model``). Also
+measures, in one run, the images/s of the graph features alone against the CNN forward that
+feeds them (``graph_speed_ratio``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
+
+DATASETS = ("mnist", "mnist-back", "mnist-rot-back")
+VARIANTS = ("cnn", "cnn_mha", "sgn", "sgn_mha")
+BACKBONE = "tiny_cnn"
+NUM_TRAIN = 12000  # all of mnist-back / -rot-back; 12,000 of MNIST's 60,000 (CPU budget)
+EPOCHS = 30  # schedule study: docs/methods/sgn.md ("Schedule")
+BATCH = 64
+EVALS = 2  # test-set evaluations per run (half-way and at the end): the CPU budget
+QUICK_SIZE = 128  # --quick: training and test images
+SPEED_BATCH = 256  # images per timed forward in the speed measurement
+
+
+def _steps_per_epoch(num_train: int) -> int:
+    return num_train // BATCH  # the recipe's loader drops the last incomplete batch
+
+
+def overrides(dataset: str, variant: str, seed: int, *, quick: bool) -> dict[str, Any]:
+    """The ``sgn`` recipe's settings for one row of one seed."""
+    num_train = QUICK_SIZE if quick else NUM_TRAIN
+    epochs = 1 if quick else EPOCHS
+    return {
+        # --quick has no FRUGALCV_DATA to rely on: its mnist rows use the embedded mnist5k digits
+        "data.name": "mnist5k" if quick and dataset == "mnist" else dataset,
+        "data.num_train": num_train,
+        "data.num_test": QUICK_SIZE if quick else 0,  # 0 = all 10,000 test images
+        "data.augment": True,  # pad 3 px and random crop, every row
+        "data.flip": False,
+        "model.variant": variant,
+        "model.variants": (),
+        "model.backbone": BACKBONE,
+        "model.ceil_mode": True,  # 28 px -> 7x7 maps: last row/column of 2x2 patches is 1 px
+        "optim.name": "adamw",
+        "optim.lr": 3e-3,
+        "optim.weight_decay": 1e-4,
+        "optim.schedule": "cosine",
+        "optim.warmup_steps": 0,
+        "train.batch_size": BATCH,
+        "train.epochs": epochs,
+        "train.eval_every": 0 if quick else _steps_per_epoch(num_train) * epochs // EVALS,
+        "train.seed": seed,
+    }
+
+
+def job_name(dataset: str, variant: str, seed: int) -> str:
+    return f"{dataset}/{variant}/seed{seed}"
+
+
+def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
+    return [
+        Job(
+            name=job_name(dataset, variant, seed),
+            recipe="sgn",
+            overrides=overrides(dataset, variant, seed, quick=quick),
+        )
+        for dataset in DATASETS
+        for variant in VARIANTS
+        for seed in seeds
+    ]
+
+
+def rows(seeds: Sequence[int]) -> list[RowSpec]:
+    return [
+        RowSpec(
+            name=f"{dataset}/{variant}",
+            sources=tuple(Source(job_name(dataset, variant, seed)) for seed in seeds),
+            metric="acc",
+            copy=("params", "macs", "data_source"),
+            mean={"best_acc_mean": "best.acc", "train_s_mean": "wall_s"},
+        )
+        for dataset in DATASETS
+        for variant in VARIANTS
+    ]
+
+
+def graph_speed(plan) -> dict[str, dict[str, Any]]:
+    """Images/s of the graph features and of the CNN forward, one run on the first seed's
+    ``sgn`` model of the first data set (untrained weights: the cost does not depend on them)."""
+    import torch
+
+    from frugalcv.signature.measure import graph_speed_ratio
+    from frugalcv.signature.recipe import load_data, make_model
+
+    cfg = plan.config(job_name(DATASETS[0], "sgn", plan.seeds[0]))
+    data = load_data(cfg.data, seed=cfg.train.seed)
+    torch.manual_seed(0)
+    model = make_model(cfg.model, "sgn", data)
+    x = data.x_test[: 32 if plan.quick else SPEED_BATCH]
+    repeats = 3 if plan.quick else 20
+    out = graph_speed_ratio(model, x, warmup=1 if plan.quick else 3, repeats=repeats)
+    speed = {
+        "graph_images_per_s": round(out["graph_images_per_s"], 1),
+        "cnn_images_per_s": round(out["cnn_images_per_s"], 1),
+        "graph_vs_cnn_speed": round(out["ratio"], 3),
+        "speed_threads": out["num_threads"],
+    }
+    return {f"{dataset}/{v}": speed for dataset in DATASETS for v in ("sgn", "sgn_mha")}
+
+
+BENCHMARK = Benchmark(
+    name="sgn",
+    about="SGN: tiny_cnn alone / +MHA / +SGN / +SGN+MHA on mnist, mnist-back, mnist-rot-back",
+    dataset=", ".join(DATASETS),
+    metric="test accuracy (final epoch)",
+    higher_is_better=True,
+    jobs=jobs,
+    rows=rows,
+    claims=tuple(
+        claim
+        for dataset in DATASETS
+        for claim in (
+            Claim(
+                text=f"SGN improves its CNN on {dataset}",
+                left=f"{dataset}/sgn",
+                op=">",
+                right=f"{dataset}/cnn",
+            ),
+            Claim(
+                text=f"SGN adds to MHA on {dataset}",
+                left=f"{dataset}/sgn_mha",
+                op=">",
+                right=f"{dataset}/cnn_mha",
+            ),
+        )
+    ),
+    notes=f"{BACKBONE} backbone (the same init per seed in every row; rows differ only in the "
+    f"head), {NUM_TRAIN} training images (class-stratified subset), all 10000 test images, "
+    f"{EPOCHS} epochs, AdamW lr 3e-3 wd 1e-4, cosine decay, batch {BATCH}, pad-3 random crop; "
+    "graph: 2x2 patches (ceil mode on the 7x7 maps), max+min nodes, bilateral weights, "
+    "normalised Laplacian, 4 channel groups, graph built on detached features (no backbone "
+    "gradient through it); value = accuracy after the last epoch (test set "
+    f"evaluated {EVALS} times per run; best mean in extra). Cost claim (the graph features "
+    "cost less than the CNN forward they augment): extra graph_vs_cnn_speed = images/s of the "
+    "graph features alone / images/s of the CNN forward_features, batch 256, one run (holds "
+    "when > 1). --quick uses the embedded mnist5k digits for the mnist rows.",
+    measure=graph_speed,
+)
