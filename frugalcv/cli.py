@@ -35,6 +35,7 @@ RECIPES: dict[str, str] = {
     "ickd": "frugalcv.distill.recipes",
     "ickd_seg": "frugalcv.distill.seg_recipe",
     "sgn": "frugalcv.signature.recipe",
+    "zsl": "frugalcv.zsl.recipe",
 }
 
 # The benchmark table, BENCHMARKS, lives with the benchmarks (frugalcv/benchmarks/__init__.py).

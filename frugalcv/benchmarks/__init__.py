@@ -21,6 +21,8 @@ BENCHMARKS: dict[str, str] = {
     "ickd_seg": "frugalcv.benchmarks.ickd_seg",
     "ickd_ablation": "frugalcv.benchmarks.ickd_ablation",
     "sgn": "frugalcv.benchmarks.sgn",
+    "zsl": "frugalcv.benchmarks.zsl",
+    "erpcnet": "frugalcv.benchmarks.erpcnet",
     "loop_overhead": "frugalcv.benchmarks.loop_overhead",
 }
 

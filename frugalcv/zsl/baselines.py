@@ -282,7 +282,12 @@ class BilinearTask(Task):
         backbone: optional frugalcv.zoo model (``forward_features`` / ``forward_head``).
         loss: "ale", "devise" or "softmax" (:func:`compatibility_loss`).
         margin: hinge margin for "ale"/"devise".
+
+    ``monitor`` is ``seen_acc``: top-1 among the seen classes on held-out seen-class samples
+    (never the unseen test classes).
     """
+
+    monitor = ("seen_acc", "max")
 
     def __init__(
         self,
@@ -334,10 +339,17 @@ class BilinearTask(Task):
         return {"loss": loss, "train_acc": acc.detach()}
 
     def validation_step(self, batch: Any) -> dict[str, Tensor]:
-        """Sample-mean top-1 among all classes; per-class ZSL/GZSL metrics: `evaluate_zsl`."""
+        """``seen_acc``: top-1 among the seen classes (the monitor); ``acc``: among all classes.
+
+        Per-class ZSL/GZSL metrics: `evaluate_zsl`.
+        """
         x, y = batch
         scores = self.scores(x)
-        return {"acc": (scores.argmax(1) == y).float().mean()}
+        seen_pred = self.seen_classes[scores[:, self.seen_classes].argmax(1)]
+        return {
+            "seen_acc": (seen_pred == y).float().mean(),
+            "acc": (scores.argmax(1) == y).float().mean(),
+        }
 
 
 @torch.no_grad()
