@@ -7,13 +7,14 @@ from pathlib import Path
 import torch
 
 from frugalcv.core.config import OptimConfig, TrainConfig
-from frugalcv.core.loader import TensorLoader
+from frugalcv.core.loader import DatasetLoader, TensorLoader
 from frugalcv.core.loop import fit, make_fabric
 from frugalcv.core.task import NonFiniteLossError
 from frugalcv.testing import ToyTask, toy_data
 
 out = Path(sys.argv[1])
 nan_rank = int(sys.argv[2]) if len(sys.argv) > 2 else -1  # this rank's loss turns NaN at step 5
+loader_kind = sys.argv[3] if len(sys.argv) > 3 else "tensor"  # "tensor" | "dataset"
 train = TrainConfig(
     max_steps=12, batch_size=16, eval_every=6, ckpt_every=6, progress=False, accelerator="cpu"
 )
@@ -22,10 +23,16 @@ fabric.launch()
 torch.manual_seed(fabric.global_rank)  # different init per rank: DDP must sync them
 task = ToyTask(nan_at_step=5 if fabric.global_rank == nan_rank else -1)
 x, y = toy_data(256)
+if loader_kind == "dataset":  # the DataLoader path: a map-style dataset and a DistributedSampler
+    train_loader = DatasetLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=16, shuffle=True, drop_last=True
+    )
+else:
+    train_loader = TensorLoader((x, y), batch_size=16, shuffle=True, drop_last=True)
 try:
     res = fit(
         task,
-        train_loader=TensorLoader((x, y), batch_size=16, shuffle=True, drop_last=True),
+        train_loader=train_loader,
         val_loader=TensorLoader(toy_data(64, seed=5), batch_size=32),
         train=train,
         optim=OptimConfig(lr=0.1, schedule="constant"),

@@ -27,8 +27,9 @@ def _torchrun(tmp_path, *args, port):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_two_process_gloo_training_keeps_replicas_identical(tmp_path):
-    proc = _torchrun(tmp_path, port=29533)
+@pytest.mark.parametrize("loader", ["tensor", "dataset"])
+def test_two_process_gloo_training_keeps_replicas_identical(tmp_path, loader):
+    proc = _torchrun(tmp_path, "-1", loader, port=29533 if loader == "tensor" else 29535)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = json.loads((tmp_path / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "rank1.json").read_text())
