@@ -34,6 +34,7 @@ RECIPES: dict[str, str] = {
     "classify": "frugalcv.classify",
     "ickd": "frugalcv.distill.recipes",
     "ickd_seg": "frugalcv.distill.seg_recipe",
+    "dsnet": "frugalcv.slim.recipe",
     "sgn": "frugalcv.signature.recipe",
     "zsl": "frugalcv.zsl.recipe",
 }

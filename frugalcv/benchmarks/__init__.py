@@ -20,6 +20,8 @@ BENCHMARKS: dict[str, str] = {
     "ickd": "frugalcv.benchmarks.ickd",
     "ickd_seg": "frugalcv.benchmarks.ickd_seg",
     "ickd_ablation": "frugalcv.benchmarks.ickd_ablation",
+    "dsnet": "frugalcv.benchmarks.dsnet",
+    "dsnet_latency": "frugalcv.benchmarks.dsnet_latency",
     "sgn": "frugalcv.benchmarks.sgn",
     "zsl": "frugalcv.benchmarks.zsl",
     "erpcnet": "frugalcv.benchmarks.erpcnet",

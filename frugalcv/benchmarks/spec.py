@@ -130,6 +130,8 @@ class Benchmark:
         notes: settings in words, for the results file.
         seeds: default seeds; ``quick_seeds`` those of ``--quick``.
         measure: optional ``(plan) -> {row name: extra}``, run after training (e.g. step cost).
+        metric_range: the interval every row value must lie in (accuracies, mIoU, mAP: 0..1);
+            ``None`` for unbounded metrics (speed ratios, PSNR). The contract test checks it.
         compute: for a benchmark that trains nothing (timings of random-weight models):
             ``(seeds, quick) -> [Row]`` gives the rows directly; ``jobs`` and ``rows`` then
             return nothing (use :func:`no_jobs` and :func:`no_rows`).
@@ -148,6 +150,7 @@ class Benchmark:
     quick_seeds: tuple[int, ...] = (0,)
     measure: Callable[[Plan], dict[str, dict[str, Any]]] | None = None
     compute: Callable[[Sequence[int], bool], list[Row]] | None = None
+    metric_range: tuple[float, float] | None = (0.0, 1.0)
 
 
 def no_jobs(seeds: Sequence[int], quick: bool) -> list[Job]:

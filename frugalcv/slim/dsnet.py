@@ -161,7 +161,12 @@ class SupernetTask(Task):
     Differences from the paper: the MvCo form (cross-view bootstrapping) is a reconstruction;
     the authors' code also sets all-zero gradients to None before the step (weight decay then
     skips never-used slices; here weight decay applies to every parameter).
+
+    :meth:`deployable` is the EMA copy when there is one: the weights that validation measures
+    and that the DS-Net code carries into BN recalibration and Stage II.
     """
+
+    monitor = ("acc", "max")
 
     def __init__(
         self,
@@ -191,6 +196,11 @@ class SupernetTask(Task):
             mvco_weight,
         )
         self.ema = BufferEMA(model, decay=ema_decay) if bootstrap == "ema" else None
+
+    def deployable(self) -> nn.Module:
+        """The EMA copy (its parameters are buffers; load its ``state_dict`` into a fresh
+        supernet to train further), or the live model without bootstrapping from an EMA."""
+        return self.ema.module if self.ema is not None else self.model
 
     def forward(
         self, batch: Any, width: float | None = None, target: Sequence[Tensor] | None = None
@@ -346,6 +356,8 @@ class GateTask(Task):
     Differences from the paper: penalty normalised to the largest width by default (with
     the authors' 1e9 it is negligible for CIFAR-sized nets).
     """
+
+    monitor = ("acc", "max")
 
     def __init__(
         self,

@@ -1,0 +1,251 @@
+"""DS-Net's claims in miniature on mnist-rot-back: dynamic vs static widths vs a random gate.
+
+    FRUGALCV_DATA=<folder holding MNIST/raw> OMP_NUM_THREADS=1 frugalcv bench dsnet
+
+For a DS-ResNet (ResNet-8 layout) and a DS-ViT (4 blocks, dim 64, 16 tokens of 7x7 px), each
+seed runs the ``dsnet`` recipe once: Stage I supernet, BN recalibration, Stage II gate, the
+independently trained static networks at each width (same init, data, schedule and
+augmentation as the supernet), then the evaluation rows. Accuracy is the metric; every row's
+``extra`` holds mean MACs per image and CPU latency at batch 1 and 64 (medians of interleaved
+runs in one process, ``OMP_NUM_THREADS`` threads).
+
+Claims against the static curve use a derived row: the static networks' accuracy linearly
+interpolated in MACs at the dynamic network's mean MACs, per seed (a dynamic net sits between
+two widths, never on one). The paper's speed-up claim (>= 1.5x at batch 1 with <= 1 point lost)
+is split: the accuracy half is a claim against "full width - 1 point" (the full-width static
+network's accuracy minus 0.01, per seed); the speed-up half is ``extra.speedup_b1`` of the
+dynamic row (claims compare accuracies only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
+
+ARCHS = ("ds_resnet", "ds_vit")
+WIDTHS = (0.25, 0.5, 0.75, 1.0)
+EPOCHS = 15  # Stage I and every static row
+GATE_EPOCHS = 5  # Stage II (DS-Net: 30 gate epochs after 150 supernet epochs, ratio 1/5 -> 3)
+NUM_TRAIN = 6000  # of the 12000 built from full MNIST (as the classify/ickd benchmarks)
+QUICK_SIZE = 128  # --quick: training and test images
+LATENCY_REPEATS = 50
+
+# Per architecture: model keys and the optimiser (SGD for the CNN as in DS-Net; AdamW for the
+# ViT, DeiT's choice, since no DS-ViT++ schedule was released).
+ARCH_OVERRIDES: dict[str, dict[str, Any]] = {
+    "ds_resnet": {
+        "model.resnet_depth": 8,
+        "optim.name": "sgd",
+        "optim.lr": 0.05,  # the classify/ickd benchmarks' batch-64 lr
+        "optim.nesterov": True,  # timm SGD in the DS-Net code
+        "optim.weight_decay": 5e-4,
+    },
+    "ds_vit": {
+        "model.vit_patch": 7,  # 28 px -> 4x4 tokens
+        "model.vit_embed_dim": 64,
+        "model.vit_depth": 4,
+        "model.vit_heads": 4,
+        "optim.name": "adamw",
+        "optim.lr": 1e-3,  # DeiT 5e-4 per 512 images, raised for the short schedule
+        "optim.weight_decay": 0.05,  # DeiT
+    },
+}
+
+
+def overrides(arch: str, seed: int, *, quick: bool) -> dict[str, Any]:
+    """The ``dsnet`` recipe's settings for one architecture and seed."""
+    steps_per_epoch = (QUICK_SIZE if quick else NUM_TRAIN) // 64
+    return {
+        "data.name": "mnist-rot-back",
+        "data.resize": 0,
+        "data.num_train": QUICK_SIZE if quick else NUM_TRAIN,
+        "data.num_test": QUICK_SIZE if quick else 0,  # 0 = all (10000 from full MNIST)
+        "data.augment": True,
+        "model.arch": arch,
+        "model.scale": "small",
+        "model.widths": WIDTHS,
+        "model.trunk_width": 1.0,
+        **ARCH_OVERRIDES[arch],
+        "optim.schedule": "cosine",
+        "optim.warmup_steps": steps_per_epoch,  # one epoch
+        "dsnet.num_random": 2,
+        "dsnet.bootstrap": "ema",
+        "dsnet.ema_decay": 0.997,
+        "dsnet.gate_epochs": 1 if quick else GATE_EPOCHS,
+        "dsnet.gate_lr": 0.08,
+        "dsnet.gate_weight_decay": 0.01,
+        "dsnet.complexity_weight": 0.5,
+        "dsnet.static_rows": True,
+        "latency.batch_sizes": (1, 64),
+        "latency.repeats": 3 if quick else LATENCY_REPEATS,
+        "latency.warmup": 1 if quick else 5,
+        "train.batch_size": 64,
+        "train.epochs": 1 if quick else EPOCHS,
+        "train.seed": seed,
+    }
+
+
+def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
+    return [
+        Job(name=f"{arch}/seed{seed}", recipe="dsnet", overrides=overrides(arch, seed, quick=quick))
+        for arch in ARCHS
+        for seed in seeds
+    ]
+
+
+LATENCY = {
+    "latency_b1_ms": "latency_b1_ms",
+    "latency_b64_ms": "latency_b64_ms",
+    "speedup_b1": "speedup_b1",
+    "speedup_b64": "speedup_b64",
+}
+
+
+def row_names(arch: str) -> dict[str, str]:
+    """Recipe row -> results row name, for one architecture."""
+    names = {f"static_w{w:g}": f"{arch}: static w{w:g}" for w in WIDTHS}
+    names.update({f"sub_w{w:g}": f"{arch}: supernet w{w:g}" for w in WIDTHS})
+    names.update(
+        {
+            "dynamic": f"{arch}: DS-Net dynamic",
+            "random_gate": f"{arch}: random gate (same MACs)",
+            "static_interp": f"{arch}: static curve at dynamic MACs",
+            "static_full_minus_1pt": f"{arch}: static full width - 1 point",
+        }
+    )
+    return names
+
+
+def rows(seeds: Sequence[int]) -> list[RowSpec]:
+    out = []
+    for arch in ARCHS:
+        for row, name in row_names(arch).items():
+            mean: dict[str, str] = {"macs": "macs"}
+            if row.startswith(("static_w", "sub_w")) or row in ("dynamic", "random_gate"):
+                mean.update(LATENCY)
+            if row == "dynamic":
+                mean.update(
+                    {f"route_pct_w{round(100 * w)}": f"route_pct_w{round(100 * w)}" for w in WIDTHS}
+                )
+            out.append(
+                RowSpec(
+                    name=name,
+                    sources=tuple(Source(f"{arch}/seed{s}", row=row) for s in seeds),
+                    metric="acc",
+                    mean=mean,
+                )
+            )
+    return out
+
+
+def claims() -> tuple[Claim, ...]:
+    out = []
+    for arch in ARCHS:
+        n = row_names(arch)
+        out += [
+            Claim(
+                text=f"{arch}: DS-Net is on or above the static curve at equal mean MACs",
+                left=n["dynamic"],
+                op=">",
+                right=n["static_interp"],
+            ),
+            Claim(
+                text=f"{arch}: the trained gate beats a random gate at the same cost",
+                left=n["dynamic"],
+                op=">",
+                right=n["random_gate"],
+            ),
+            Claim(
+                text=f"{arch}: DS-Net loses at most 1 point vs the full-width static network "
+                "(speed-up half: extra.speedup_b1 >= 1.5)",
+                left=n["dynamic"],
+                op=">",
+                right=n["static_full_minus_1pt"],
+            ),
+        ]
+    return tuple(out)
+
+
+def plot(plan: Any) -> dict[str, dict[str, Any]]:
+    """Accuracy vs mean MACs and vs batch-1 latency (means over seeds), one panel per
+    architecture, written as ``dsnet_acc_vs_macs.png`` / ``dsnet_acc_vs_latency.png`` into the
+    benchmark's runs folder. Adds nothing to the rows."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    series = {"static w": "static (trained alone)", "supernet w": "supernet sub-networks"}
+    points = {"DS-Net dynamic": "o", "random gate (same MACs)": "x"}
+    for key, label, fname in (
+        ("macs", "mean MACs per image", "dsnet_acc_vs_macs.png"),
+        ("latency_b1_ms", "CPU latency, batch 1 (ms)", "dsnet_acc_vs_latency.png"),
+    ):
+        fig = Figure(figsize=(11, 4.5), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, len(ARCHS))
+        for ax, arch in zip(axes, ARCHS, strict=True):
+            rows_by: dict[str, list[dict]] = {}
+            for s in plan.seeds:
+                outputs = plan.jobs[f"{arch}/seed{s}"].outputs()
+                for name, r in outputs.items():
+                    if name is not None:
+                        rows_by.setdefault(name, []).append(r)
+
+            def mean_of(row: str, k: str, rows_by: dict = rows_by) -> float:
+                rs = rows_by[row]
+                v = [r["final"]["acc"] if k == "acc" else r[k] for r in rs]
+                return sum(v) / len(v)
+
+            for prefix, lab in series.items():
+                rk = "static_w" if prefix == "static w" else "sub_w"
+                xs = [mean_of(f"{rk}{w:g}", key) for w in WIDTHS]
+                ys = [mean_of(f"{rk}{w:g}", "acc") for w in WIDTHS]
+                ax.plot(xs, ys, marker="s", label=lab)
+            for row, lab in (("dynamic", "DS-Net dynamic"), ("random_gate", "random gate")):
+                ax.plot(
+                    [mean_of(row, key)],
+                    [mean_of(row, "acc")],
+                    marker=points.get(
+                        "DS-Net dynamic" if row == "dynamic" else "random gate (same MACs)"
+                    ),
+                    ms=9,
+                    ls="none",
+                    label=lab,
+                )
+            ax.set_title(arch)
+            ax.set_xlabel(label)
+            ax.set_ylabel("test accuracy")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"dsnet on mnist-rot-back (mean over seeds {plan.seeds})")
+        plan.root.mkdir(parents=True, exist_ok=True)
+        fig.savefig(plan.root / fname, dpi=110)
+    return {}
+
+
+BENCHMARK = Benchmark(
+    name="dsnet",
+    about="DS-Net: dynamic vs static widths vs random gate, DS-ResNet-8 and DS-ViT, CPU latency",
+    dataset="mnist-rot-back",
+    metric="test accuracy (final epoch)",
+    higher_is_better=True,
+    jobs=jobs,
+    rows=rows,
+    claims=claims(),
+    notes=f"Per architecture and seed one dsnet run: {NUM_TRAIN} training images (28 px), "
+    f"widths {WIDTHS} with the stem and first stage at full width; Stage I {EPOCHS} epochs "
+    "(sandwich rule, 2 random widths, EMA-teacher bootstrapping, decay 0.997, label smoothing "
+    "0.1), BN recalibration on one pass of the training set, Stage II "
+    f"{GATE_EPOCHS} epochs (SGD 0.08, wd 0.01, cosine; SGS + CE + 0.5 x (MACs/full MACs)^2); "
+    f"static rows {EPOCHS} epochs each from the supernet's init. DS-ResNet-8: Nesterov SGD "
+    "0.05, wd 5e-4; DS-ViT (patch 7, dim 64, depth 4, 4 heads): AdamW 1e-3, wd 0.05; cosine "
+    "with one warm-up epoch; batch 64; pad-crop. 'static curve at dynamic MACs': static "
+    "accuracy interpolated linearly in MACs at the dynamic net's mean MACs, per seed. 'static "
+    "full width - 1 point': the full-width static accuracy - 0.01. Speed-ups (extra.speedup_b1/"
+    "b64) are over the full-width network, medians of interleaved CPU runs in the same "
+    "process; the random gate shuffles the trained gate's routes over the test images (same "
+    "MACs, latency copied from the dynamic row). Shrunk from the paper: ResNet-8/ViT-tiny "
+    "sized nets at 28 px, 15 + 5 epochs instead of 150 + 30, 4 widths instead of 14.",
+    measure=plot,
+)
