@@ -35,6 +35,7 @@ RECIPES: dict[str, str] = {
     "ickd": "frugalcv.distill.recipes",
     "ickd_seg": "frugalcv.distill.seg_recipe",
     "dsnet": "frugalcv.slim.recipe",
+    "ddsnet": "frugalcv.slim.ddsnet_recipe",
     "sgn": "frugalcv.signature.recipe",
     "zsl": "frugalcv.zsl.recipe",
 }

@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "ickd_seg": "frugalcv.benchmarks.ickd_seg",
     "ickd_ablation": "frugalcv.benchmarks.ickd_ablation",
     "dsnet": "frugalcv.benchmarks.dsnet",
+    "ddsnet": "frugalcv.benchmarks.ddsnet",
     "dsnet_latency": "frugalcv.benchmarks.dsnet_latency",
     "sgn": "frugalcv.benchmarks.sgn",
     "zsl": "frugalcv.benchmarks.zsl",
