@@ -38,6 +38,7 @@ RECIPES: dict[str, str] = {
     "ddsnet": "frugalcv.slim.ddsnet_recipe",
     "sgn": "frugalcv.signature.recipe",
     "zsl": "frugalcv.zsl.recipe",
+    "balenas": "frugalcv.nas.recipe",
 }
 
 # The benchmark table, BENCHMARKS, lives with the benchmarks (frugalcv/benchmarks/__init__.py).

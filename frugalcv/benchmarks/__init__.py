@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, str] = {
     "sgn": "frugalcv.benchmarks.sgn",
     "zsl": "frugalcv.benchmarks.zsl",
     "erpcnet": "frugalcv.benchmarks.erpcnet",
+    "balenas": "frugalcv.benchmarks.balenas",
     "loop_overhead": "frugalcv.benchmarks.loop_overhead",
 }
 

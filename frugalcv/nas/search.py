@@ -243,6 +243,7 @@ class DartsSearchTask(Task):
         lr: float = 0.025,
         momentum: float = 0.9,
         weight_decay: float = 3e-4,
+        nesterov: bool = False,
         arch_lr: float = 3e-4,
         arch_betas: tuple[float, float] = (0.5, 0.999),
         arch_weight_decay: float = 1e-3,
@@ -255,6 +256,7 @@ class DartsSearchTask(Task):
                 lr=lr,
                 momentum=momentum,
                 weight_decay=weight_decay,
+                nesterov=nesterov,
             ),
             torch.optim.Adam(
                 self.supernet.arch_parameters(),
@@ -368,6 +370,7 @@ class BaLeNASTask(DartsSearchTask):
         lr: float = 0.025,
         momentum: float = 0.9,
         weight_decay: float = 3e-4,
+        nesterov: bool = False,
         arch_lr: float = 3e-4,
         arch_betas: tuple[float, float] = (0.5, 0.999),
         prior_prec: float = 1.0,
@@ -385,6 +388,7 @@ class BaLeNASTask(DartsSearchTask):
                 lr=lr,
                 momentum=momentum,
                 weight_decay=weight_decay,
+                nesterov=nesterov,
             ),
             Vadam(
                 self.supernet.arch_parameters(),
