@@ -39,6 +39,7 @@ RECIPES: dict[str, str] = {
     "sgn": "frugalcv.signature.recipe",
     "zsl": "frugalcv.zsl.recipe",
     "balenas": "frugalcv.nas.recipe",
+    "contrastzsd": "frugalcv.zsd.recipe",
 }
 
 # The benchmark table, BENCHMARKS, lives with the benchmarks (frugalcv/benchmarks/__init__.py).

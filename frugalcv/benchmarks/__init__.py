@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "zsl": "frugalcv.benchmarks.zsl",
     "erpcnet": "frugalcv.benchmarks.erpcnet",
     "balenas": "frugalcv.benchmarks.balenas",
+    "contrastzsd": "frugalcv.benchmarks.contrastzsd",
     "loop_overhead": "frugalcv.benchmarks.loop_overhead",
 }
 
