@@ -37,6 +37,7 @@ RECIPES: dict[str, str] = {
     "dsnet": "frugalcv.slim.recipe",
     "ddsnet": "frugalcv.slim.ddsnet_recipe",
     "sgn": "frugalcv.signature.recipe",
+    "medmil": "frugalcv.mil.recipe",
     "zsl": "frugalcv.zsl.recipe",
     "balenas": "frugalcv.nas.recipe",
     "contrastzsd": "frugalcv.zsd.recipe",
