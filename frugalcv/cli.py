@@ -40,6 +40,7 @@ RECIPES: dict[str, str] = {
     "medmil": "frugalcv.mil.recipe",
     "zsl": "frugalcv.zsl.recipe",
     "balenas": "frugalcv.nas.recipe",
+    "alt": "frugalcv.track.recipe",
     "contrastzsd": "frugalcv.zsd.recipe",
 }
 

@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "erpcnet": "frugalcv.benchmarks.erpcnet",
     "balenas": "frugalcv.benchmarks.balenas",
     "contrastzsd": "frugalcv.benchmarks.contrastzsd",
+    "alt": "frugalcv.benchmarks.alt",
     "loop_overhead": "frugalcv.benchmarks.loop_overhead",
 }
 

@@ -52,6 +52,7 @@ from frugalcv.track.siamese import (
     TrackerTask,
     balanced_logistic_loss,
     frame_features,
+    scaled_l1_box_loss,
     xcorr_depthwise,
 )
 from frugalcv.track.tracker import IdentityTracker, Tracker, run_tracker
@@ -94,6 +95,7 @@ __all__ = [
     "precision_curve",
     "random_frames",
     "run_tracker",
+    "scaled_l1_box_loss",
     "success_curve",
     "template_side",
     "uncertainty_frames",

@@ -37,6 +37,8 @@ Differences from the paper:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -54,8 +56,12 @@ __all__ = [
     "balanced_logistic_loss",
     "frame_features",
     "response_locations",
+    "scaled_l1_box_loss",
     "xcorr_depthwise",
 ]
+
+BoxLoss = Literal["tversky", "l1", "iou"]
+BOX_LOSSES: tuple[str, ...] = ("tversky", "l1", "iou")
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -198,7 +204,11 @@ class TrackerTask(Task):
 
     Args:
         model: the network (default: a fresh `SiamBoxNet`).
-        alpha, beta: Tversky weights of false-positive and false-negative area.
+        box_loss: "tversky" (ALT: ``1 - S`` with ``alpha``, ``beta``), "iou" (``1 - IoU``, the
+            Tversky loss at alpha = beta = 1, as UnitBox / SiamCAR / FCOS train their boxes) or
+            "l1" (`scaled_l1_box_loss`: corner L1 divided by the target's side, as SiamRPN-style
+            coordinate regression; the baselines of the loss comparison).
+        alpha, beta: Tversky weights of false-positive and false-negative area ("tversky" only).
         box_weight: weight of the box loss against the classification loss (ours: 1).
         pos_radius: response cells within this many search-crop pixels of the target centre are
             positives (SiamFC: 16 px at stride 8 = 2 cells; here 8 px at stride 4 = 2 cells).
@@ -210,13 +220,17 @@ class TrackerTask(Task):
         self,
         *,
         model: SiamBoxNet | None = None,
+        box_loss: BoxLoss = "tversky",
         alpha: float = 0.3,
         beta: float = 0.7,
         box_weight: float = 1.0,
         pos_radius: float = 8.0,
     ) -> None:
         super().__init__()
+        if box_loss not in BOX_LOSSES:
+            raise ValueError(f"box_loss must be one of {', '.join(BOX_LOSSES)}; got {box_loss!r}")
         self.model = model if model is not None else SiamBoxNet()
+        self.box_loss = box_loss
         self.alpha, self.beta = alpha, beta
         self.box_weight, self.pos_radius = box_weight, pos_radius
 
@@ -237,13 +251,13 @@ class TrackerTask(Task):
         positive = dx.pow(2) + dy.pow(2) <= self.pos_radius**2  # (B, R, R)
         cls_loss = balanced_logistic_loss(out["score"], positive)
         target = xywh_to_xyxy(box)[:, None, None, :].expand_as(out["boxes"])  # (B, R, R, 4)
-        box_loss = box_tversky_loss(
-            out["boxes"].reshape(-1, 4),
-            target.reshape(-1, 4),
-            alpha=self.alpha,
-            beta=self.beta,
-            weight=positive.reshape(-1).float(),
-        )
+        pred, target = out["boxes"].reshape(-1, 4), target.reshape(-1, 4)  # (B*R*R, 4)
+        weight = positive.reshape(-1).float()
+        if self.box_loss == "l1":
+            box_loss = scaled_l1_box_loss(pred, target, weight=weight)
+        else:
+            a, b = (self.alpha, self.beta) if self.box_loss == "tversky" else (1.0, 1.0)
+            box_loss = box_tversky_loss(pred, target, alpha=a, beta=b, weight=weight)
         loss = cls_loss + self.box_weight * box_loss
         return {"loss": loss, "cls_loss": cls_loss, "box_loss": box_loss}, out, box
 
@@ -263,6 +277,29 @@ class TrackerTask(Task):
             "iou": box_iou(pred, box).mean(),
             "centre_error": err.mean(),
         }
+
+
+def scaled_l1_box_loss(pred: Tensor, target: Tensor, *, weight: Tensor | None = None) -> Tensor:
+    """Corner L1 divided by the target's side: ``sum_i |p_i - g_i| / (4 sqrt(w_g h_g))``.
+
+    Dividing by ``sqrt(w h)`` makes the loss scale-free, so a 2 px error on a 16 px target costs
+    what a 4 px error on a 32 px one does, and it stays on the scale of ``1 - IoU`` (a shift of 1/8
+    of the side along one axis: L1 0.0625, 1 - IoU 0.22).
+    Worked example: P = (0, 0, 10, 10), G = (2, 0, 12, 10) corners: (2 + 0 + 2 + 0) / (4 * 10)
+    = 0.1.
+
+    Args:
+        pred, target: (N, 4) xyxy corners.
+        weight: (N,) non-negative weights; the loss is the weighted mean (plain mean if None).
+
+    Differences: ALT does not compare against L1; this is the box-coordinate regression loss
+    of the loss comparison (reconstruction, docs/methods/alt.md).
+    """
+    side = ((target[:, 2] - target[:, 0]) * (target[:, 3] - target[:, 1])).clamp_min(1e-6).sqrt()
+    loss = (pred - target).abs().sum(-1) / (4 * side)  # (N,)
+    if weight is None:
+        return loss.mean()
+    return (loss * weight).sum() / weight.sum().clamp_min(1e-7)
 
 
 def _hann(n: int) -> Tensor:
