@@ -22,12 +22,13 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/frugalcv run all --preset tiny
 
-## test: set up with test extras, then the default pytest tier (not slow)
+## test: set up with test extras, then the default pytest tier (not slow), one worker per core
+## (each worker single-threaded: two workers on two cores beat one worker with two threads)
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2
 
 test-all: $(VENV)/.installed
-	$(PY) -m pytest -q -m ""
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 -m ""
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check frugalcv tests benchmarks

@@ -12,15 +12,7 @@ from frugalcv.data.mil import Bags, make_event_bags, save_bags
 from frugalcv.mil import recipe
 from frugalcv.mil.loss import visual_loss, visual_semantic_loss
 
-pytestmark = pytest.mark.recipe
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("one_thread")]
 
 
 def _cfg(out, **extra):

@@ -29,19 +29,9 @@ from frugalcv.nas.recipe import (
     search_step_cost,
 )
 
-pytestmark = pytest.mark.recipe
+pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("recipe_env")]
 
 SEARCH_EPOCHS = 3
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch, tmp_path):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
-    yield
-    torch.set_num_threads(n)
 
 
 def _cfg(out: Path, **extra):

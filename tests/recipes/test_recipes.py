@@ -13,19 +13,7 @@ from frugalcv.core.config import ConfigError, apply_overrides
 from frugalcv.distill import recipes as ickd_recipe
 from frugalcv.distill import seg_recipe
 
-pytestmark = pytest.mark.recipe
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch, tmp_path):
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2-core machines: avoid oversubscription with other processes
-    monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("recipe_env")]
 
 
 def _classify_cfg(out, **extra):

@@ -18,15 +18,7 @@ from frugalcv.signature import recipe
 from frugalcv.signature.graph import LAPLACIAN_OPTIONS, NODE_OPTIONS, PAIR_OPTIONS, WEIGHT_OPTIONS
 from frugalcv.signature.sgn import AGGREGATE_OPTIONS, SGN_VARIANTS, create_sgn_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch, tmp_path):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("recipe_env")
 
 
 def _tiny_cfg(out, **extra):

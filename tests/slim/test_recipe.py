@@ -20,17 +20,7 @@ from frugalcv.slim.recipe import (
     latency_rows,
 )
 
-pytestmark = pytest.mark.recipe
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch, tmp_path):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("recipe_env")]
 
 
 def _small_cfg(out, **extra):

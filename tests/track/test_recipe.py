@@ -10,15 +10,7 @@ from frugalcv.core.config import ConfigError, apply_overrides
 from frugalcv.track import TrackerTask, recipe, scaled_l1_box_loss, xywh_to_xyxy
 from frugalcv.track.recipe import extend_selection, round_counts
 
-pytestmark = pytest.mark.recipe
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("one_thread")]
 
 
 def _small_cfg(out, **extra):
