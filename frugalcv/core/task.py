@@ -8,6 +8,7 @@ key is logged. Methods with unusual updates (several widths per batch, bilevel N
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -138,6 +139,49 @@ class Task(nn.Module):
         if isinstance(first, list):
             return len(first)
         return int(first.shape[0])
+
+
+def accumulate_pass(
+    forward: Any, batch: Any, *, fabric: Any, last: bool, **kwargs: Any
+) -> dict[str, Tensor]:
+    """One of several forward/backward passes that share one optimizer step.
+
+    For ``Task.step`` overrides that run the model several times per batch (the sandwich rule's
+    widths, several channel configurations): ``forward(batch, **kwargs)`` goes through the
+    Fabric-wrapped task, its losses are checked (agreed across ranks), and ``loss`` is
+    backpropagated, accumulating into ``.grad``. Under DDP the gradient all-reduce is skipped
+    (``fabric.no_backward_sync``) except for the ``last`` pass. ``fabric=None`` runs plain torch.
+    """
+    multi = fabric is not None and getattr(fabric, "world_size", 1) > 1
+    sync = fabric.no_backward_sync(forward, enabled=not last) if multi else contextlib.nullcontext()
+    with sync:
+        out = forward(batch, **kwargs)
+        check_finite(out, fabric=fabric)
+        if fabric is None:
+            out["loss"].backward()
+        else:
+            fabric.backward(out["loss"])
+    return out
+
+
+def clip_and_step(
+    optimizer: torch.optim.Optimizer,
+    *,
+    forward: Any,
+    fabric: Any,
+    grad_clip: float,
+    parameters: Iterable[nn.Parameter],
+) -> None:
+    """Clip the accumulated gradients to ``grad_clip`` (0 = off), then step ``optimizer``.
+
+    ``parameters`` are clipped with torch when ``fabric`` is None; Fabric clips the optimizer's.
+    """
+    if grad_clip > 0:
+        if fabric is None:
+            torch.nn.utils.clip_grad_norm_(list(parameters), grad_clip)
+        else:
+            fabric.clip_gradients(forward, optimizer, max_norm=grad_clip)
+    optimizer.step()
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -38,7 +38,7 @@ from torchmetrics.functional.image import (
 )
 
 from frugalcv.core.measure import count_macs, measure_latency
-from frugalcv.core.task import Task, check_finite
+from frugalcv.core.task import Task, accumulate_pass, clip_and_step
 from frugalcv.layers.slimmable import SlimBatchNorm2d, SlimConv2d, recalibrate_bn
 from frugalcv.slim.gate import DynamicGate, GateOutput, complexity_loss
 
@@ -469,32 +469,23 @@ class DenoiseSupernetTask(Task):
         opt = optimizers[0]
         opt.zero_grad(set_to_none=True)
         configs = sandwich_configs(self.model, self.num_random, mode=self.random_mode)
-        multi = fabric is not None and getattr(fabric, "world_size", 1) > 1
         total, target, logs = 0.0, None, {}
         for i, cfg in enumerate(configs):
-            sync = (
-                fabric.no_backward_sync(forward, enabled=i < len(configs) - 1)
-                if multi
-                else contextlib.nullcontext()
+            out = accumulate_pass(
+                forward, batch, fabric=fabric, last=i == len(configs) - 1, config=cfg, target=target
             )
-            with sync:
-                out = forward(batch, config=cfg, target=target)
-                check_finite(out, fabric=fabric)
-                if fabric is None:
-                    out["loss"].backward()
-                else:
-                    fabric.backward(out["loss"])
             if i == 0 and self.distill_weight > 0:
                 target = out["output"]
             total = total + out["loss"].detach()
             if i < 2:
                 logs["loss_largest" if i == 0 else "loss_smallest"] = out["loss"].detach()
-        if grad_clip > 0:
-            if fabric is None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
-            else:
-                fabric.clip_gradients(forward, opt, max_norm=grad_clip)
-        opt.step()
+        clip_and_step(
+            opt,
+            forward=forward,
+            fabric=fabric,
+            grad_clip=grad_clip,
+            parameters=self.model.parameters(),
+        )
         return {"loss": total / len(configs), **logs}
 
     def validation_step(self, batch: Any) -> dict[str, Tensor]:

@@ -26,7 +26,6 @@ not wait for them. Every rank draws the same random widths when seeded alike.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import random
 from collections.abc import Iterable, Sequence
@@ -36,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from frugalcv.core.task import Task, check_finite
+from frugalcv.core.task import Task, accumulate_pass, clip_and_step
 from frugalcv.layers.slimmable import recalibrate_bn
 from frugalcv.slim.cost import macs_per_width
 from frugalcv.slim.gate import SGS_RULES, complexity_loss, sgs_targets
@@ -262,7 +261,6 @@ class SupernetTask(Task):
             smallest_teacher = [
                 torch.stack([t] + [e[v] for e in extra]).mean(0) for v, t in enumerate(teacher)
             ]
-        multi = fabric is not None and getattr(fabric, "world_size", 1) > 1
         logs: dict[str, Tensor] = {}
         total = 0.0
         for i, w in enumerate(widths):
@@ -272,18 +270,9 @@ class SupernetTask(Task):
                 tgt = smallest_teacher
             else:
                 tgt = teacher
-            sync = (
-                fabric.no_backward_sync(forward, enabled=i < len(widths) - 1)
-                if multi
-                else contextlib.nullcontext()
+            out = accumulate_pass(
+                forward, batch, fabric=fabric, last=i == len(widths) - 1, width=w, target=tgt
             )
-            with sync:
-                out = forward(batch, width=w, target=tgt)
-                check_finite(out, fabric=fabric)
-                if fabric is None:
-                    out["loss"].backward()
-                else:
-                    fabric.backward(out["loss"])
             if i == 0 and self.bootstrap == "live":
                 # live largest of view 0 for every view (views are usually of the same image)
                 teacher = [F.softmax(out["logits"], dim=-1)] * len(xs)
@@ -293,12 +282,13 @@ class SupernetTask(Task):
                 logs["loss_largest"] = out["loss"].detach()
             elif i == 1:
                 logs["loss_smallest"] = out["loss"].detach()
-        if grad_clip > 0:
-            if fabric is None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
-            else:
-                fabric.clip_gradients(forward, opt, max_norm=grad_clip)
-        opt.step()
+        clip_and_step(
+            opt,
+            forward=forward,
+            fabric=fabric,
+            grad_clip=grad_clip,
+            parameters=self.model.parameters(),
+        )
         if self.ema is not None:
             self.ema.update(self.model)
         return {"loss": total / len(widths), **logs}
