@@ -113,6 +113,9 @@ def _run_one(
         typer.echo(describe(cfg))
         return None
     summary = mod.run(cfg, preset=preset if config is None else "replay")
+    from frugalcv.core.loop import end_distributed
+
+    end_distributed()  # a DDP run leaves its process group before the process exits
     return summary
 
 

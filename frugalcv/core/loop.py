@@ -54,6 +54,19 @@ def make_fabric(train: TrainConfig):
     )
 
 
+def end_distributed() -> None:
+    """Leave the process group cleanly (barrier, then destroy) when one is running.
+
+    A process that exits with its gloo/NCCL group alive can abort ("terminate called without an
+    active exception") while a peer is still shutting down; call this at the end of a DDP job.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def seed_all(seed: int) -> None:
     """Seed python, numpy and torch (every process gets the same seed; DDP syncs weights)."""
     random.seed(seed)

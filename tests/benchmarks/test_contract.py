@@ -86,7 +86,10 @@ def test_quick_contract(name, quick_runs, committed_results):
     committed = committed_results(name)
     if committed is None:
         pytest.skip(f"no committed benchmarks/results/{name}.json yet: run `frugalcv bench {name}`")
-    assert [r.name for r in committed.rows] == [r.name for r in res.rows]
+    if bench.compute is None:
+        assert [r.name for r in committed.rows] == [r.name for r in res.rows]
+    else:  # a timing benchmark's --quick may leave out its slowest rows (torch.compile)
+        assert {r.name for r in res.rows} <= {r.name for r in committed.rows}
     assert committed.claims == res.claims
     assert committed.metric == res.metric and committed.dataset == res.dataset
 

@@ -8,7 +8,7 @@ import torch
 
 from frugalcv.core.config import OptimConfig, TrainConfig
 from frugalcv.core.loader import DatasetLoader, TensorLoader
-from frugalcv.core.loop import fit, make_fabric
+from frugalcv.core.loop import end_distributed, fit, make_fabric
 from frugalcv.core.task import NonFiniteLossError
 from frugalcv.testing import ToyTask, toy_data
 
@@ -41,6 +41,7 @@ try:
     )
 except NonFiniteLossError as e:
     (out / f"rank{fabric.global_rank}.json").write_text(json.dumps({"error": str(e)}))
+    end_distributed()
     sys.exit(3)
 flat = torch.cat([p.detach().flatten() for p in task.parameters()])
 (out / f"rank{fabric.global_rank}.json").write_text(
@@ -54,3 +55,4 @@ flat = torch.cat([p.detach().flatten() for p in task.parameters()])
         }
     )
 )
+end_distributed()
