@@ -101,6 +101,26 @@ def _uninterrupted(make_task, out, *, loaders, train, fit_kwargs):
     return task, res, kwargs
 
 
+def _only_kill_hook(task, kill):
+    return {"hooks": [kill] if kill else []}
+
+
+def _run_both(make_task, tmp_path, *, kill_at, loaders, train, fit_kwargs=_only_kill_hook):
+    """An uninterrupted run in ``a`` and a killed-then-resumed one in ``b``: both results."""
+    a = _uninterrupted(
+        make_task, tmp_path / "a", loaders=loaders, train=train, fit_kwargs=fit_kwargs
+    )
+    b = _interrupted_then_resumed(
+        make_task,
+        tmp_path / "b",
+        kill_at=kill_at,
+        loaders=loaders,
+        train=train,
+        fit_kwargs=fit_kwargs,
+    )
+    return a, b
+
+
 def test_per_optimizer_schedules_and_none_keeps_lr_fixed(tmp_path):
     torch.manual_seed(0)
     task = ToyTask()
@@ -194,11 +214,8 @@ def test_hooks_see_task_and_optimizers_and_ema_resumes_exactly(tmp_path):
         hooks = [EMAHook(decay=0.9)] + ([kill] if kill else [])
         return {"hooks": hooks}
 
-    task_a, _, kw_a = _uninterrupted(
-        ToyTask, tmp_path / "a", loaders=loaders, train=train, fit_kwargs=kwargs
-    )
-    task_b, _, kw_b = _interrupted_then_resumed(
-        ToyTask, tmp_path / "b", kill_at=13, loaders=loaders, train=train, fit_kwargs=kwargs
+    (task_a, _, kw_a), (task_b, _, kw_b) = _run_both(
+        ToyTask, tmp_path, kill_at=13, loaders=loaders, train=train, fit_kwargs=kwargs
     )
     assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 24
     ema_a, ema_b = kw_a["hooks"][0], kw_b["hooks"][0]
@@ -233,20 +250,8 @@ class _NumpyRandomTask(ToyTask):
 
 def test_python_and_numpy_rng_resume_exactly(tmp_path):
     loaders, train = _loaders(), _train(max_steps=24)
-    a, res_a, _ = _uninterrupted(
-        _NumpyRandomTask,
-        tmp_path / "a",
-        loaders=loaders,
-        train=train,
-        fit_kwargs=lambda t, k: {"hooks": [k] if k else []},
-    )
-    b, res_b, _ = _interrupted_then_resumed(
-        _NumpyRandomTask,
-        tmp_path / "b",
-        kill_at=13,
-        loaders=loaders,
-        train=train,
-        fit_kwargs=lambda t, k: {"hooks": [k] if k else []},
+    (a, res_a, _), (b, res_b, _) = _run_both(
+        _NumpyRandomTask, tmp_path, kill_at=13, loaders=loaders, train=train
     )
     assert params_equal(a, b) and res_a.final == res_b.final
 
@@ -318,20 +323,8 @@ def test_dataset_loader_variable_sizes_shards_and_resumes_mid_epoch(tmp_path):
     val = DatasetLoader(ds, batch_size=8, collate_fn=list_collate)
     train = _train(max_steps=18, ckpt_every=4, eval_every=6)
     loaders = (loader, val)
-    a, res_a, _ = _uninterrupted(
-        _ListTask,
-        tmp_path / "a",
-        loaders=loaders,
-        train=train,
-        fit_kwargs=lambda t, k: {"hooks": [k] if k else []},
-    )
-    b, res_b, _ = _interrupted_then_resumed(
-        _ListTask,
-        tmp_path / "b",
-        kill_at=10,
-        loaders=loaders,
-        train=train,
-        fit_kwargs=lambda t, k: {"hooks": [k] if k else []},
+    (a, res_a, _), (b, res_b, _) = _run_both(
+        _ListTask, tmp_path, kill_at=10, loaders=loaders, train=train
     )
     assert params_equal(a, b) and res_a.final == res_b.final
     assert res_a.final["acc"] > 0.8  # the two classes differ by brightness
