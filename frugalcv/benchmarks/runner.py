@@ -28,11 +28,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from frugalcv.benchmarks.spec import Benchmark, Job, Output, RowSpec
+from frugalcv.benchmarks.spec import Benchmark, Job, Output, RowSpec, ScheduleCheck
 from frugalcv.core.config import apply_overrides, config_diff, to_dict
 from frugalcv.core.jsonio import read_json
 from frugalcv.reporting.format import format_table
-from frugalcv.reporting.results import Results, Row, write_results
+from frugalcv.reporting.results import PlateauCheck, Results, Row, write_results
 
 __all__ = [
     "Plan",
@@ -346,6 +346,35 @@ def aggregate(plan: Plan) -> list[Row]:
     return rows
 
 
+def _plateau(plan: Plan, check: ScheduleCheck) -> PlateauCheck | None:
+    """The check's two values, or None when one of its jobs is not part of this run."""
+    values = []
+    for src in (check.at, check.doubled):
+        if src.job not in plan.jobs:
+            return None
+        summaries = plan.jobs[src.job].outputs()
+        if src.row not in summaries:
+            raise ValueError(
+                f"Benchmark {plan.benchmark.name}, schedule check of '{check.row}': job "
+                f"'{src.job}' has no row '{src.row}' (it has {', '.join(map(str, summaries))})."
+            )
+        where = f"Benchmark {plan.benchmark.name}, schedule check of '{check.row}'"
+        values.append(_dotted(summaries[src.row], f"final.{check.metric}", where=where))
+    return PlateauCheck(
+        row=check.row,
+        what=check.what,
+        value=values[0],
+        doubled=values[1],
+        tolerance=check.tolerance,
+    )
+
+
+def plateau_checks(plan: Plan) -> list[PlateauCheck]:
+    """The benchmark's schedule studies whose jobs ran in this plan."""
+    found = (_plateau(plan, c) for c in plan.benchmark.schedule_checks)
+    return [p for p in found if p is not None]
+
+
 def _data_note() -> str:
     if os.environ.get("FRUGALCV_DATA"):
         return "Data root: $FRUGALCV_DATA."
@@ -390,6 +419,7 @@ def run_benchmark(
         seeds=plan.seeds,
         rows=aggregate(plan),
         claims=list(bench.claims),
+        plateau=plateau_checks(plan),
         notes=f"{bench.notes} {_data_note()}",
         quick=quick,
     )

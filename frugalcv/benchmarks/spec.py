@@ -40,6 +40,7 @@ __all__ = [
     "Output",
     "Row",
     "RowSpec",
+    "ScheduleCheck",
     "Source",
     "no_jobs",
     "no_rows",
@@ -116,6 +117,32 @@ class RowSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScheduleCheck:
+    """A schedule study: one row's value at the benchmark's schedule and at double it (one seed).
+
+    The benchmark's ``jobs`` add the doubled-schedule job (usually for seed 0 only); the runner
+    reads ``final.<metric>`` of both sources and writes a
+    :class:`frugalcv.reporting.results.PlateauCheck` into the results file. A check whose jobs are
+    not in the run (other seeds, or a ``--quick`` run without the doubled job) is left out.
+
+    Args:
+        row: the checked row's name, as in the results (usually the baseline).
+        what: what is doubled, in words (``"epochs 30 -> 60"``).
+        at, doubled: where the two values come from.
+        metric: key of the summaries' ``final`` dict (default: the benchmark's rows' metric).
+        tolerance: the largest move that counts as a plateau (about one point: 0.01 for
+            accuracies; a PSNR benchmark states its own).
+    """
+
+    row: str
+    what: str
+    at: Source
+    doubled: Source
+    metric: str
+    tolerance: float = 0.01
+
+
+@dataclass(frozen=True, kw_only=True)
 class Benchmark:
     """A side-by-side comparison: what to train, what to report, what the paper claims.
 
@@ -135,6 +162,7 @@ class Benchmark:
         compute: for a benchmark that trains nothing (timings of random-weight models):
             ``(seeds, quick) -> [Row]`` gives the rows directly; ``jobs`` and ``rows`` then
             return nothing (use :func:`no_jobs` and :func:`no_rows`).
+        schedule_checks: plateau checks (:class:`ScheduleCheck`), reported with the claims.
     """
 
     name: str
@@ -151,6 +179,7 @@ class Benchmark:
     measure: Callable[[Plan], dict[str, dict[str, Any]]] | None = None
     compute: Callable[[Sequence[int], bool], list[Row]] | None = None
     metric_range: tuple[float, float] | None = (0.0, 1.0)
+    schedule_checks: tuple[ScheduleCheck, ...] = ()
 
 
 def no_jobs(seeds: Sequence[int], quick: bool) -> list[Job]:

@@ -65,6 +65,7 @@ def format_table(results: Results) -> Table:
     direction = "↑" if results.higher_is_better else "↓"
     caption = [f"$ {results.command}"]
     caption += [c.describe() for c in results.evaluate_claims()]
+    caption += [p.describe() for p in results.plateau]
     table = Table(title=f"{results.benchmark} — {results.dataset}", caption="\n".join(caption))
     table.add_column("name")
     table.add_column(f"{results.metric} {direction} (mean ± std)", justify="right")

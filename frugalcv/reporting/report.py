@@ -210,7 +210,13 @@ def _summary_section(loaded: list[tuple[str, Results]]) -> list[str]:
     held = sum(cr.holds for _, r in loaded for cr in r.evaluate_claims())
     total = sum(len(r.claims) for _, r in loaded)
     md += [f"{held} of {total} claims hold (decided from the row means at build time).", ""]
-    return md + _md_table(header, rows, ["l", "l", "l", "r", "r"]) + [""]
+    md += _md_table(header, rows, ["l", "l", "l", "r", "r"]) + [""]
+    checks = [(res.benchmark, p) for _, res in loaded for p in res.plateau]
+    if checks:
+        at = sum(p.holds for _, p in checks)
+        md += [f"Schedule studies: {at} of {len(checks)} checked rows are at a plateau.", ""]
+        md += [f"- {name}: {p.describe()}" for name, p in checks] + [""]
+    return md
 
 
 def _results_section(
@@ -245,6 +251,10 @@ def _results_section(
     if claims:
         md += ["Claims:", ""]
         md += [f"- **{cr.verdict}**: {cr.describe().split(': ', 1)[1]}" for cr in claims]
+        md.append("")
+    if results.plateau:
+        md += ["Schedule study (doubling the schedule, one seed):", ""]
+        md += [f"- {p.describe()}" for p in results.plateau]
         md.append("")
     slug = _slug(Path(name).stem, taken)
     figures: list[tuple[str, str]] = []

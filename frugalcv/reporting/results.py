@@ -6,6 +6,7 @@ Every benchmark writes ``benchmarks/results/<name>.json`` (``<name>_quick.json``
      "seeds": [int],
      "rows": [{"name": str, "mean": float, "std": float, "values": [float], "extra": {...}}],
      "claims": [{"text": str, "left": row name, "op": ">", "right": row name, "margin": float}],
+     "plateau": [{"row": str, "what": str, "value": float, "doubled": float, "tolerance": float}],
      "env": {...}, "date": "YYYY-MM-DD", "notes": str, "quick": bool}
 
 ``values`` holds one number per seed (or repeat); ``mean`` and ``std`` are derived from them (see
@@ -43,6 +44,7 @@ from frugalcv.core.jsonio import read_json, write_json
 __all__ = [
     "Claim",
     "ClaimResult",
+    "PlateauCheck",
     "Results",
     "Row",
     "env_info",
@@ -251,6 +253,49 @@ class ClaimResult:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlateauCheck:
+    """A schedule study, as data: one row trained once at the benchmark's schedule and at double it.
+
+    The protocol asks for schedules at a plateau: doubling the schedule moves the row by less than
+    ``tolerance`` (about one point). Like a claim, the verdict is computed, never stored.
+
+    Args:
+        row: the row whose schedule is checked (usually the baseline).
+        what: what was doubled, in words (``"epochs 30 -> 60"``).
+        value, doubled: the metric at the schedule and at double it (one seed).
+        tolerance: the largest move that still counts as a plateau, in the metric's units.
+    """
+
+    row: str
+    what: str
+    value: float
+    doubled: float
+    tolerance: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in ("value", "doubled", "tolerance"):
+            v = getattr(self, name)
+            if not (is_number(v) and math.isfinite(v)):
+                raise ValueError(f"PlateauCheck.{name} must be a finite number; got {self!r}.")
+
+    @property
+    def delta(self) -> float:
+        return float(self.doubled) - float(self.value)
+
+    @property
+    def holds(self) -> bool:
+        return abs(self.delta) < self.tolerance
+
+    def describe(self) -> str:
+        """``plateau: resnet8 alone, epochs 30 -> 60: 0.851 -> 0.856 (+0.005, tolerance 0.01)``."""
+        verdict = "plateau" if self.holds else "NOT at a plateau"
+        return (
+            f"{verdict}: {self.row}, {self.what}: {self.value:.4g} -> {self.doubled:.4g} "
+            f"({self.delta:+.3g}, tolerance {self.tolerance:g})"
+        )
+
+
 def _today() -> str:
     return datetime.date.today().isoformat()
 
@@ -272,6 +317,7 @@ class Results:
         seeds: seeds used (may be empty for deterministic measurements).
         rows: compared entries, in display order; names unique.
         claims: the paper's claims about these rows (:class:`Claim`).
+        plateau: schedule studies (:class:`PlateauCheck`): is each checked row at a plateau.
         env: software and hardware (:func:`env_info`; filled in when left out).
         date: ISO date (today when left out).
         notes: free text (settings, deviations, diverged seeds).
@@ -286,6 +332,7 @@ class Results:
     seeds: list[int]
     rows: list[Row] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    plateau: list[PlateauCheck] = field(default_factory=list)
     env: Any = field(default_factory=_env)  # a JSON object (see env_info)
     date: str = field(default_factory=_today)
     notes: str = ""
@@ -341,6 +388,7 @@ class Results:
             "seeds": [int(s) for s in self.seeds],
             "rows": [r.to_dict() for r in self.rows],
             "claims": [dataclasses.asdict(c) for c in self.claims],
+            "plateau": [dataclasses.asdict(p) for p in self.plateau],
             "env": self.env,
             "date": self.date,
             "notes": portable(self.notes),

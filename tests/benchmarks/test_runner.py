@@ -174,3 +174,59 @@ def test_cli_bad_seeds_unknown_benchmark_and_list():
     assert res.exit_code == 0
     for name in ("classify", "ickd", "ickd_seg", "ickd_ablation"):
         assert f"│ {name} " in res.output
+
+
+@pytest.mark.recipe
+def test_schedule_check_reads_both_schedules_and_reports_the_plateau(tmp_path):
+    """A doubled-schedule job becomes a PlateauCheck in the file; a check whose job did not run
+    (another seed) is left out rather than invented."""
+    from frugalcv.benchmarks.spec import ScheduleCheck
+
+    def jobs(seeds, quick):
+        out = [
+            Job(name=f"cnn/seed{s}", recipe="classify", overrides=_tiny(s, "tiny_cnn"))
+            for s in seeds
+        ]
+        if 0 in seeds:
+            doubled = {**_tiny(0, "tiny_cnn"), "train.max_steps": 8}
+            out.append(Job(name="cnn/x2", recipe="classify", overrides=doubled))
+        return out
+
+    def rows(seeds):
+        return [
+            RowSpec(name="cnn", sources=tuple(Source(f"cnn/seed{s}") for s in seeds), metric="acc")
+        ]
+
+    check = ScheduleCheck(
+        row="cnn",
+        what="steps 4 -> 8",
+        at=Source("cnn/seed0"),
+        doubled=Source("cnn/x2"),
+        metric="acc",
+    )
+    bench = _bench(jobs=jobs, rows=rows, claims=(), schedule_checks=(check,))
+    res, path = run_benchmark(
+        bench, results_dir=tmp_path / "r", runs_dir=tmp_path / "a", echo=lambda s: None
+    )
+    (p,) = res.plateau
+    doubled = results_mod.read_json(
+        tmp_path / "a" / "bench" / "toy" / "cnn" / "x2" / "summary.json"
+    )
+    assert p.value == res.rows[0].values[0] and p.doubled == doubled["final"]["acc"]
+    assert p.holds == (abs(p.doubled - p.value) < 0.01)
+    assert read_results(path).plateau == [p]  # round trip through the file
+    assert ("plateau" if p.holds else "NOT at a plateau") in p.describe()
+    other, _ = run_benchmark(
+        bench, seeds=[1], results_dir=tmp_path / "r", runs_dir=tmp_path / "a", echo=lambda s: None
+    )
+    assert other.plateau == []
+
+
+def test_plateau_check_verdict_and_bad_values():
+    from frugalcv.reporting.results import PlateauCheck
+
+    assert PlateauCheck(row="a", what="e 1 -> 2", value=0.80, doubled=0.805).holds
+    assert not PlateauCheck(row="a", what="e 1 -> 2", value=0.80, doubled=0.83).holds
+    assert not PlateauCheck(row="a", what="e 1 -> 2", value=0.80, doubled=0.78).holds  # a drop too
+    with pytest.raises(ValueError, match="finite"):
+        PlateauCheck(row="a", what="x", value=float("nan"), doubled=0.5)
