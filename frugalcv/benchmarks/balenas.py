@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from frugalcv.benchmarks.spec import Benchmark, Claim, Job, Output, RowSpec, Source
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, Output, RowSpec, ScheduleCheck, Source
 
 SEARCH_EPOCHS = 20  # supernet search (NB201's DARTS: 50 on 25k/25k CIFAR-10 halves)
 RETRAIN_EPOCHS = 40  # from scratch; 25 -> 50 epochs moved a cell +1.1 points (NB201: 200)
@@ -81,6 +81,13 @@ def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
                     overrides={**overrides(searcher, seed, quick=quick), **extra},
                 )
             )
+    if 0 in seeds and not quick:  # the schedule study: BaLeNAS's cell retrained twice as long
+        doubled = {
+            **overrides("balenas", 0, quick=False),
+            "search.ckpt": Output("balenas/seed0", "search"),
+            "train.epochs": 2 * RETRAIN_EPOCHS,
+        }
+        out.append(Job(name="study/balenas/seed0", recipe="balenas", overrides=doubled))
     return out
 
 
@@ -237,4 +244,13 @@ BENCHMARK = Benchmark(
     "target <= 1.1); BaLeNAS-TF shares BaLeNAS's search, plus tf_select_s_mean seconds of "
     "selection; random search trains stand-alone cells (no ratio).",
     measure=search_cost,
+    schedule_checks=(
+        ScheduleCheck(
+            row="BaLeNAS",
+            what=f"retrain epochs {RETRAIN_EPOCHS} -> {2 * RETRAIN_EPOCHS} (same found cell)",
+            at=Source("balenas/seed0", row="retrain"),
+            doubled=Source("study/balenas/seed0", row="retrain"),
+            metric="acc",
+        ),
+    ),
 )

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, ScheduleCheck, Source
 
 ROWS = ("plain", "rc", "rr", "full")
 LABELS = {
@@ -61,10 +61,20 @@ def overrides(seed: int, *, quick: bool) -> dict[str, Any]:
 
 
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    return [
+    out = [
         Job(name=f"seed{seed}", recipe="contrastzsd", overrides=overrides(seed, quick=quick))
         for seed in seeds
     ]
+    if 0 in seeds and not quick:  # the schedule study: the plain row at twice the steps
+        doubled = {
+            **overrides(0, quick=False),
+            "contrast.rows": ("plain",),
+            "eval.draw_images": 0,
+            "train.max_steps": 2 * STEPS,
+            "train.eval_every": STEPS // 2,
+        }
+        out.append(Job(name="plain_x2", recipe="contrastzsd", overrides=doubled))
+    return out
 
 
 EXTRA = {
@@ -193,4 +203,13 @@ BENCHMARK = Benchmark(
     "seconds of one training step (batch 8, one process; 1 thread under OMP_NUM_THREADS=1) "
     "relative to the plain row; step_s_with_evals: run wall time / steps.",
     measure=step_cost,
+    schedule_checks=(
+        ScheduleCheck(
+            row=LABELS["plain"],
+            what=f"steps {STEPS} -> {2 * STEPS}",
+            at=Source("seed0", row="plain"),
+            doubled=Source("plain_x2", row="plain"),
+            metric="zsd_map",
+        ),
+    ),
 )

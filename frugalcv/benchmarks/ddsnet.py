@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, ScheduleCheck, Source
 
 SETTINGS = ("25", "blind")  # data.sigma values
 CHANNELS = 24  # widest layer (DnCNN: 64; shrunk to fit the CPU budget)
@@ -75,8 +75,11 @@ def overrides(setting: str, seed: int, *, quick: bool) -> dict[str, Any]:
     }
 
 
+STUDY_SETTING, STUDY_ROW = "25", f"static_c{WIDTHS[-1]}"  # schedule study: full-width static
+
+
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    return [
+    out = [
         Job(
             name=f"sigma{setting}/seed{seed}",
             recipe="ddsnet",
@@ -85,6 +88,15 @@ def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
         for setting in SETTINGS
         for seed in seeds
     ]
+    if 0 in seeds and not quick:  # the whole sigma-25 job (every row) on twice the schedule
+        doubled = overrides(STUDY_SETTING, 0, quick=False)
+        doubled["train.epochs"] = 2  # two passes over the same crops
+        doubled["ddsnet.gate_epochs"] = 2 * GATE_EPOCHS
+        doubled["ddsnet.figure"] = False
+        out.append(
+            Job(name=f"study/sigma{STUDY_SETTING}/seed0", recipe="ddsnet", overrides=doubled)
+        )
+    return out
 
 
 def row_names(setting: str) -> dict[str, str]:
@@ -191,4 +203,14 @@ BENCHMARK = Benchmark(
     "width. Shrunk from the paper: DnCNN-17/64 -> 8 convs/24 channels, 1000 steps of batch 16 "
     "instead of BSD400 at batch 128 for ~50 epochs, 4 test photographs; the schedule study "
     "(full-width static row at 2x steps) is pending.",
+    schedule_checks=(
+        ScheduleCheck(
+            row=row_names(STUDY_SETTING)[STUDY_ROW],
+            what=f"steps {STEPS} -> {2 * STEPS} (gate epochs x2)",
+            at=Source(f"sigma{STUDY_SETTING}/seed0", row=STUDY_ROW),
+            doubled=Source(f"study/sigma{STUDY_SETTING}/seed0", row=STUDY_ROW),
+            metric="psnr",
+            tolerance=0.1,  # dB: the size of the differences the claims compare
+        ),
+    ),
 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, ScheduleCheck, Source
 
 ARCHS = ("ds_resnet", "ds_vit")
 WIDTHS = (0.25, 0.5, 0.75, 1.0)
@@ -87,12 +87,22 @@ def overrides(arch: str, seed: int, *, quick: bool) -> dict[str, Any]:
     }
 
 
+STUDY_ARCH, STUDY_ROW = "ds_resnet", "static_w1"  # the schedule study: full-width static CNN
+
+
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    return [
+    out = [
         Job(name=f"{arch}/seed{seed}", recipe="dsnet", overrides=overrides(arch, seed, quick=quick))
         for arch in ARCHS
         for seed in seeds
     ]
+    if 0 in seeds and not quick:  # the whole ds_resnet job (every row) at twice the epochs
+        doubled = overrides(STUDY_ARCH, 0, quick=False)
+        doubled["train.epochs"] = 2 * EPOCHS
+        doubled["dsnet.gate_epochs"] = 2 * GATE_EPOCHS
+        doubled["latency.repeats"] = 3
+        out.append(Job(name=f"study/{STUDY_ARCH}/seed0", recipe="dsnet", overrides=doubled))
+    return out
 
 
 LATENCY = {
@@ -248,4 +258,13 @@ BENCHMARK = Benchmark(
     "MACs, latency copied from the dynamic row). Shrunk from the paper: ResNet-8/ViT-tiny "
     "sized nets at 28 px, 15 + 5 epochs instead of 150 + 30, 4 widths instead of 14.",
     measure=plot,
+    schedule_checks=(
+        ScheduleCheck(
+            row=row_names(STUDY_ARCH)[STUDY_ROW],
+            what=f"epochs {EPOCHS} -> {2 * EPOCHS} (gate {GATE_EPOCHS} -> {2 * GATE_EPOCHS})",
+            at=Source(f"{STUDY_ARCH}/seed0", row=STUDY_ROW),
+            doubled=Source(f"study/{STUDY_ARCH}/seed0", row=STUDY_ROW),
+            metric="acc",
+        ),
+    ),
 )

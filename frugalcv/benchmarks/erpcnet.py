@@ -42,7 +42,7 @@ def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
         out.append(
             Job(name=job.name, recipe=job.recipe, overrides={**job.overrides, "train.log_every": 1})
         )
-    return out
+    return out + zb.study_jobs(seeds, quick)
 
 
 def rows(seeds: Sequence[int]) -> list[RowSpec]:
@@ -247,4 +247,5 @@ BENCHMARK = Benchmark(
     "process, step_cost_vs_bgsnet its ratio to BGSNet's; epoch_s = wall seconds per epoch of "
     "each run (incl. validations).",
     measure=measure,
+    schedule_checks=zb.schedule_checks(),
 )

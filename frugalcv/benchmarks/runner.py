@@ -11,7 +11,8 @@
 
 With ``jobs=1`` every job runs in this process, in dependency order. With ``jobs=N`` independent
 jobs run as ``python -m frugalcv run ...`` subprocesses, at most N at a time, each with
-``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` set to its share of the cores; a job starts once the jobs
+``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` set to its share of the cores (or to
+``$FRUGALCV_JOB_THREADS`` when several benchmarks share the machine); a job starts once the jobs
 it depends on have finished. Both paths write the same run folders, so the numbers agree.
 """
 
@@ -223,6 +224,17 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def _job_threads(jobs: int) -> int:
+    """Threads per child process: ``$FRUGALCV_JOB_THREADS`` if set (several benchmarks sharing one
+    machine), else this process's share of the cores."""
+    text = os.environ.get("FRUGALCV_JOB_THREADS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"FRUGALCV_JOB_THREADS must be a whole number >= 1; got {text!r}.")
+        return int(text)
+    return max(1, _cpu_count() // jobs)
+
+
 def run_jobs(plan: Plan, *, jobs: int = 1, echo: Callable[[str], None] = print) -> None:
     """Train every unfinished job of ``plan``: in this process (``jobs=1``) or ``jobs`` at a time.
 
@@ -250,7 +262,7 @@ def run_jobs(plan: Plan, *, jobs: int = 1, echo: Callable[[str], None] = print) 
 def _run_parallel(
     plan: Plan, todo: list[str], *, jobs: int, echo: Callable[[str], None], tag: str
 ) -> None:
-    threads = max(1, _cpu_count() // jobs)
+    threads = _job_threads(jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     done = set(plan.jobs) - set(todo)
     pending = list(todo)  # dependency order

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, ScheduleCheck, Source
 
 DATASETS = ("mnist", "mnist-back", "mnist-rot-back")
 VARIANTS = ("cnn", "cnn_mha", "sgn", "sgn_mha")
@@ -62,8 +62,11 @@ def job_name(dataset: str, variant: str, seed: int) -> str:
     return f"{dataset}/{variant}/seed{seed}"
 
 
+STUDY = ("mnist-rot-back", "cnn")  # the schedule study's row: the baseline on the hardest set
+
+
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    return [
+    out = [
         Job(
             name=job_name(dataset, variant, seed),
             recipe="sgn",
@@ -73,6 +76,12 @@ def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
         for variant in VARIANTS
         for seed in seeds
     ]
+    if 0 in seeds and not quick:  # the schedule study: the baseline at twice the epochs
+        doubled = overrides(*STUDY, 0, quick=False)
+        doubled["train.epochs"] = 2 * EPOCHS
+        doubled["train.eval_every"] = 2 * doubled["train.eval_every"]
+        out.append(Job(name="study/" + job_name(*STUDY, 0), recipe="sgn", overrides=doubled))
+    return out
 
 
 def rows(seeds: Sequence[int]) -> list[RowSpec]:
@@ -150,4 +159,13 @@ BENCHMARK = Benchmark(
     "graph features alone / images/s of the CNN forward_features, batch 256, one run (holds "
     "when > 1). --quick uses the embedded mnist5k digits for the mnist rows.",
     measure=graph_speed,
+    schedule_checks=(
+        ScheduleCheck(
+            row="/".join(STUDY),
+            what=f"epochs {EPOCHS} -> {2 * EPOCHS}",
+            at=Source(job_name(*STUDY, 0)),
+            doubled=Source("study/" + job_name(*STUDY, 0)),
+            metric="acc",
+        ),
+    ),
 )

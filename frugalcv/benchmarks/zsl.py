@@ -18,7 +18,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from frugalcv.benchmarks.spec import Benchmark, Claim, Job, Output, RowSpec, Source
+from frugalcv.benchmarks.spec import (
+    Benchmark,
+    Claim,
+    Job,
+    Output,
+    RowSpec,
+    ScheduleCheck,
+    Source,
+)
 
 DATASETS = ("attr-shapes", "zsl-digits")
 # Schedule (docs/methods/bgsnet.md "Schedule"): epochs per data set, from the study there.
@@ -109,8 +117,36 @@ def method_jobs(
     return jobs
 
 
+def study_jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
+    """The schedule study: the ESZSL row of seed 0 at twice the epochs, per data set."""
+    if 0 not in seeds or quick:
+        return []
+    out = []
+    for dataset in DATASETS:
+        doubled = {**common(dataset, 0, quick=False), **BASELINE_ROWS["eszsl"][1]}
+        doubled["train.epochs"] = 2 * EPOCHS[dataset]
+        doubled["train.eval_every"] = steps_per_eval(dataset, 2 * EPOCHS[dataset])
+        out.append(
+            Job(name="study/" + job_name(dataset, 0, "eszsl"), recipe="zsl", overrides=doubled)
+        )
+    return out
+
+
+def schedule_checks() -> tuple[ScheduleCheck, ...]:
+    return tuple(
+        ScheduleCheck(
+            row=f"{dataset}/{BASELINE_ROWS['eszsl'][0]}",
+            what=f"backbone epochs {EPOCHS[dataset]} -> {2 * EPOCHS[dataset]}",
+            at=Source(job_name(dataset, 0, "eszsl"), row="eszsl"),
+            doubled=Source("study/" + job_name(dataset, 0, "eszsl"), row="eszsl"),
+            metric="gzsl_h",
+        )
+        for dataset in DATASETS
+    )
+
+
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    return method_jobs({**BASELINE_ROWS, **BGSNET_ROWS}, seeds, quick)
+    return method_jobs({**BASELINE_ROWS, **BGSNET_ROWS}, seeds, quick) + study_jobs(seeds, quick)
 
 
 ZSL_EXTRA = {
@@ -221,4 +257,5 @@ BENCHMARK = Benchmark(
     "u/s (GZSL unseen/seen per-class accuracy), seen_acc (held-out seen images, among seen), "
     "gamma, epoch_s (wall seconds per epoch incl. validations). Oracle: ridge classifiers "
     "given half of each test class's labels, on the ESZSL backbone's features.",
+    schedule_checks=schedule_checks(),
 )
