@@ -9,10 +9,12 @@ frugalcv report
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -133,9 +135,6 @@ def run_cmd(
     Outputs go to runs/<recipe>/<preset>/ (config.json, metrics.jsonl, last.pt, summary.json).
     Rerunning the same command resumes from last.pt; devices: --train.devices=2, or torchrun.
     """
-    from frugalcv.core.config import ConfigError
-    from frugalcv.core.task import NonFiniteLossError
-
     overrides = list(ctx.args)
     names = list(RECIPES) if recipe == "all" else [recipe]
     failed = []
@@ -145,20 +144,11 @@ def run_cmd(
         if recipe == "all" and preset not in mod.PRESETS:
             continue
         typer.secho(f"== {name} ({preset})", bold=True)
-        try:
+        command = " ".join(["frugalcv run", name, "--preset", preset, *overrides])
+        with _one_line_errors(command, fix=RUN_FOLDER_FIX, keep_going=recipe == "all") as outcome:
             summary = _run_one(name, preset, config, overrides, show_config)
-        except (ConfigError, FileNotFoundError, NonFiniteLossError, ValueError) as e:
-            if recipe != "all":
-                typer.secho(f"error: {e}", fg="red", err=True)
-                raise typer.Exit(2) from None
+        if outcome.failed:
             failed.append(name)
-            traceback.print_exc()
-            continue
-        except Exception:
-            if recipe != "all":
-                raise
-            failed.append(name)
-            traceback.print_exc()
             continue
         if summary is not None:
             _print_summary(summary)
@@ -190,6 +180,134 @@ def _print_summary(summary: dict) -> None:
             f"{r.get('wall_s', 0):.0f}",
         )
     Console().print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# failures: one line each; a traceback only for what is a bug
+
+# Exit codes: 2 = the input or the machine needs a change (the line says which), 130 = Ctrl-C
+# (the shell convention 128 + SIGINT), 1 = a bug (the traceback is printed).
+EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BUG = 2, 130, 1
+
+RUN_FOLDER_FIX = (
+    "choose another folder (--train.out_dir for the run, FRUGALCV_CACHE for built data)"
+)
+BENCH_FOLDER_FIX = (
+    "choose another folder (FRUGALCV_RUNS for runs, --results-dir for results, FRUGALCV_CACHE "
+    "for built data)"
+)
+
+
+def os_error_line(e: OSError, *, fix: str) -> str:
+    """One line for an OS fault while writing runs or results: what failed, where, the fix.
+
+    Args:
+        e: the error (PermissionError, NotADirectoryError, FileExistsError, ENOSPC, ...).
+        fix: how to pick another folder, e.g. "choose another --train.out_dir".
+    """
+    import errno
+
+    where = e.filename if e.filename is not None else "the output folder"
+    if isinstance(e, PermissionError) or e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"cannot write {where}: {e.strerror or 'permission denied'}. Make the folder "
+            f"writable, or {fix}."
+        )
+    if isinstance(e, FileExistsError) or e.errno == errno.EEXIST:
+        return f"{where} is a file, not a folder: move the file away, or {fix}."
+    if isinstance(e, NotADirectoryError) or e.errno == errno.ENOTDIR:
+        return f"a part of {where} is a file, not a folder: move the file away, or {fix}."
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"no space left on the device while writing {where}: free disk space, or {fix}; "
+            "rerun the same command to resume from the last checkpoint written."
+        )
+    return f"cannot write {where}: {e.strerror or e}. Check the path, or {fix}."
+
+
+class _Outcome:
+    failed = False
+
+
+class _Bug(Exception):
+    """Carries an unexpected RuntimeError (as its __cause__) to the bug report."""
+
+
+@contextlib.contextmanager
+def _one_line_errors(
+    command: str,
+    *,
+    fix: str,
+    keep_going: bool = False,
+    extra: tuple[type[BaseException], ...] = (),
+) -> Iterator[_Outcome]:
+    """Turn every expected failure of `command` into ``error: <one line>`` and an exit code.
+
+    Bad input, missing data, NaN stops and OS faults exit 2 with one line naming the fix; Ctrl-C
+    exits 130 with the line of :class:`frugalcv.core.loop.RunInterrupted` (where the run stopped
+    and how to resume); anything else is a bug: its traceback and a request to report it, exit 1.
+    With ``keep_going`` (``run all``) a failure is printed, recorded in the outcome, and the
+    caller moves on to the next recipe; Ctrl-C always stops.
+    """
+    from frugalcv.core.config import ConfigError
+    from frugalcv.core.loop import RunInterrupted
+    from frugalcv.core.task import NonFiniteLossError
+
+    outcome = _Outcome()
+    expected = (ConfigError, FileNotFoundError, NonFiniteLossError, ValueError, *extra)
+    try:
+        try:
+            yield outcome
+        except RuntimeError as e:
+            if isinstance(e, (typer.Exit, *expected)) or _is_torch_write_failure(e):
+                raise
+            raise _Bug() from e
+    except (typer.Exit, typer.BadParameter):  # a usage error: typer prints it with the usage
+        raise
+    except (RunInterrupted, KeyboardInterrupt) as e:
+        line = str(e) if isinstance(e, RunInterrupted) else ""
+        if not line:
+            line = "interrupted outside training (no step was lost); rerun the same command"
+        typer.secho(f"interrupted: {line}", fg="yellow", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except expected as e:  # FileNotFoundError before OSError: missing data names its own fix
+        line, code = _first_line(e), EXIT_USAGE
+    except OSError as e:
+        line, code = os_error_line(e, fix=fix), EXIT_USAGE
+    except _Bug as e:
+        traceback.print_exception(e.__cause__)
+        line = f"this is a bug in frugalcv; please report it with the command: {command}"
+        code = EXIT_BUG
+    except RuntimeError as e:  # only torch.save's write failures get here
+        line = (
+            f"torch.save could not finish a file ({_first_line(e)[:80]}); the disk is probably "
+            f"full: free disk space, or {fix}; rerun the same command to resume from the last "
+            "checkpoint written."
+        )
+        code = EXIT_USAGE
+    except Exception:
+        traceback.print_exc()
+        line = f"this is a bug in frugalcv; please report it with the command: {command}"
+        code = EXIT_BUG
+    else:
+        return
+    typer.secho(f"error: {line}", fg="red", err=True)
+    if not keep_going:
+        raise typer.Exit(code)
+    outcome.failed = True
+
+
+def _is_torch_write_failure(e: RuntimeError) -> bool:
+    """torch.save reports a full disk as a RuntimeError of its zip writer, not an OSError
+    (seen on a full tmpfs: "[enforce fail at inline_container.cc:...] . unexpected pos")."""
+    text = str(e)
+    return "inline_container.cc" in text or "PytorchStreamWriter failed" in text
+
+
+def _first_line(e: BaseException) -> str:
+    """str(e) on one line (a multi-line message is joined; an empty one names the type)."""
+    text = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+    return text or type(e).__name__
 
 
 def parse_seeds(text: str) -> list[int] | None:
@@ -224,17 +342,14 @@ def bench_cmd(
     Runs go to $FRUGALCV_RUNS/bench/<name>/ (default runs/); finished jobs are not retrained."""
     from frugalcv.benchmarks import get_benchmark
     from frugalcv.benchmarks.runner import run_benchmark
-    from frugalcv.core.task import NonFiniteLossError
 
-    try:
+    command = " ".join(["frugalcv bench", name] + ([f"--seeds {seeds}"] if seeds else []))
+    with _one_line_errors(command, fix=BENCH_FOLDER_FIX, extra=(RuntimeError,)):
         bench = get_benchmark(name)
         seed_list = parse_seeds(seeds)
         if jobs < 1:
             raise ValueError(f"--jobs must be >= 1; got {jobs}.")
         run_benchmark(bench, seeds=seed_list, quick=quick, jobs=jobs, results_dir=results_dir)
-    except (FileNotFoundError, NonFiniteLossError, RuntimeError, ValueError) as e:
-        typer.secho(f"error: {e}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command("report")

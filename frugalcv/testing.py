@@ -55,3 +55,19 @@ def params_equal(a: nn.Module, b: nn.Module) -> bool:
     """True when every parameter and buffer of two modules is bitwise equal."""
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def classify_cli(*, max_steps: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """``frugalcv run classify`` on sklearn's 8x8 digits with a tiny CNN: a CLI run of a few
+    steps for tests that drive the command line (faults, resume, run identity)."""
+    return [
+        "run",
+        "classify",
+        "--data.name=digits",
+        "--model.name=tiny_cnn",
+        "--train.batch_size=32",
+        f"--train.max_steps={max_steps}",
+        *extra,
+        "--train.progress=false",
+        "--train.accelerator=cpu",
+    ]

@@ -3,7 +3,9 @@
 A checkpoint written by ``fit`` is a dict with these keys: ``format``, ``model`` (the state dict
 of ``task.deployable()``: what a user loads, see :func:`load_model`), ``task`` (every parameter
 and buffer of the Task, for resuming), ``optimizers``, ``hooks``, ``step``, ``best``, ``history``,
-``rng`` and ``wall_s``.
+``rng`` and ``wall_s``; a checkpoint written under a recipe also holds its run identity:
+``fingerprint`` (see :func:`frugalcv.core.config.identity_fingerprint`), ``identity`` (the keys it
+hashes) and ``stage`` (its folder relative to the run folder, "." for a one-model run).
 """
 
 from __future__ import annotations
@@ -23,16 +25,50 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, foreign, or does not fit the model."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """The run folder cannot take a checkpoint (read-only, not a folder, disk full)."""
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` via a temporary file and ``os.replace``.
 
-    An interruption mid-write leaves the previous checkpoint intact.
+    An interruption or an error mid-write leaves the previous checkpoint intact and no temporary
+    file behind.
+
+    Raises:
+        CheckpointWriteError: the OS refused the write (one line naming the folder and the fix).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"format": FORMAT, **state}, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        # torch.save reports a failed write (e.g. a full disk) as an OSError or as a RuntimeError
+        # from its zip writer ("PytorchStreamWriter failed writing file ...").
+        if isinstance(e, OSError) or (isinstance(e, RuntimeError) and "writ" in str(e).lower()):
+            why = getattr(e, "strerror", None) or str(e).splitlines()[0][:120]
+            raise CheckpointWriteError(
+                f"Cannot write {path.name} in {path.parent} ({type(e).__name__}: {why}): free "
+                f"disk space or make the folder writable, or choose another --train.out_dir; "
+                f"rerun the same command to resume from the last checkpoint written."
+            ) from None
+        raise
+
+
+def nonfinite_entries(state_dict: dict[str, Any]) -> list[str]:
+    """Keys of a state dict whose floating-point tensors hold NaN or infinity (parameters and
+    buffers alike, e.g. a BatchNorm ``running_var`` that overflowed)."""
+    return [
+        k
+        for k, v in state_dict.items()
+        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

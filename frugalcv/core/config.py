@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import json
 import math
 import types
@@ -52,7 +53,12 @@ class TrainConfig:
 
     epochs: float = 240  # training length in epochs (RepDistiller); ignored if max_steps > 0
     max_steps: int = 0  # if > 0, train exactly this many optimizer steps
-    batch_size: int = 64  # per process (RepDistiller CIFAR default)
+    batch_size: int = 64  # samples per optimizer step; see batch_scope (RepDistiller CIFAR default)
+    # What batch_size counts under DDP. "process": each of the world_size processes takes
+    # batch_size samples per step, so an epoch has 1/world_size the steps of one process and the
+    # global batch is world_size * batch_size. "global": each process takes
+    # batch_size // world_size (must divide), so the steps and the global batch are one process's.
+    batch_scope: Literal["process", "global"] = "process"
     eval_batch_size: int = 256
     eval_every: int = 0  # steps between evaluations; 0 = once per epoch
     ckpt_every: int = 0  # steps between checkpoints; 0 = once per epoch
@@ -62,6 +68,12 @@ class TrainConfig:
     out_dir: str = ""  # "" = runs/<recipe>/<preset>
     resume: bool = True  # continue from out_dir/last.pt when it exists and the config matches
     overwrite: bool = False  # move an existing run with another config aside instead of failing
+    # A checkpoint file (last.pt) or run folder of an earlier run: a new run (in a new out_dir)
+    # starts from its model, optimizer, step and RNG state, with this config's other values (e.g.
+    # a lower optim.lr after a NaN stop). Stage folders map by name (<run>/<stage>/last.pt). The
+    # keys that differ are recorded in config.json under "_run.resumed_from". Ignored once the new
+    # folder holds its own last.pt (rerunning the command then resumes that).
+    resume_from: str = ""
     accelerator: Literal["auto", "cpu", "cuda", "gpu", "mps"] = "auto"  # Lightning Fabric
     devices: int = 1  # processes on this machine (launched by Fabric, or by torchrun)
     num_nodes: int = 1
@@ -96,20 +108,69 @@ def _positive_finite(key: str, value: float) -> None:
         raise ConfigError(f"{key} must be a finite number > 0; got {value}.")
 
 
-# Keys that do not change what a run computes; they may differ on resume.
+# Keys that do not change what a run computes; they may differ on resume. train.devices and
+# train.num_nodes are NOT among them: the world size changes the steps per epoch (see batch_scope).
 RUNTIME_KEYS = frozenset(
     {
         "train.resume",
         "train.overwrite",
+        "train.resume_from",
         "train.progress",
-        "train.devices",
-        "train.num_nodes",
+        "train.log_every",
         "train.accelerator",
         "train.out_dir",
         "train.eval_batch_size",
         "preset",
     }
 )
+
+# The top-level key of config.json that holds the run's identity (fingerprint, world size,
+# resumed_from); it is not a config key, so replay and comparisons skip it.
+RUN_KEY = "_run"
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one dict of dotted keys (``{"optim": {"lr": 1}}`` -> ``{"optim.lr": 1}``)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def run_identity(cfg_dict: dict, *, world_size: int) -> dict[str, Any]:
+    """The keys that define what a run computes: every config key but :data:`RUNTIME_KEYS`, as
+    dotted keys, plus ``world_size`` (devices x nodes, or torchrun's). ``fit`` adds the data
+    (``data.train``, ``data.val``: fingerprints of the loaders' tensors; ``data.source``)."""
+    cfg_dict = {k: v for k, v in cfg_dict.items() if k != RUN_KEY}
+    flat = {k: v for k, v in flatten(cfg_dict).items() if k not in RUNTIME_KEYS}
+    return {**flat, "world_size": int(world_size)}
+
+
+def _canonical(value: Any) -> Any:
+    """Integral floats as ints (a preset's ``epochs=4`` and a replayed ``4.0`` are one value)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
+def identity_fingerprint(identity: dict[str, Any]) -> str:
+    """sha256 (hex) of the canonical JSON (sorted keys, no spaces, integral floats as ints) of a
+    run identity."""
+    text = json.dumps(_canonical(identity), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def identity_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys whose values differ between two run identities (a key on one side only counts)."""
+    absent = object()
+    return sorted(k for k in set(old) | set(new) if old.get(k, absent) != new.get(k, absent))
 
 
 def to_dict(cfg: Any) -> dict:
@@ -307,6 +368,8 @@ def from_dict(cls: type[C], data: dict, *, prefix: str = "") -> C:
     """Build ``cls`` from nested dicts (as :func:`save_config` writes); unknown keys are errors."""
     if not isinstance(data, dict):
         raise ConfigError(f"Config section '{prefix or '<root>'}' must be a mapping, got {data!r}")
+    if not prefix:  # a written config.json's run identity is not a config key
+        data = {k: v for k, v in data.items() if k != RUN_KEY}
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for k in data:
@@ -356,14 +419,8 @@ def config_diff(
     added after that run was written) counts as holding its default value.
     """
 
-    def flat(d: dict, p: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, dict):
-                out.update(flat(v, f"{p}{k}."))
-            else:
-                out[p + k] = v
-        return out
+    def flat(d: dict) -> dict[str, Any]:
+        return flatten({k: v for k, v in d.items() if k != RUN_KEY})
 
     fa, fb = flat(a), flat(b)
     if defaults is not None:
@@ -385,7 +442,13 @@ __all__ = [
     "config_diff",
     "field",
     "flat_keys",
+    "flatten",
     "from_dict",
+    "identity_diff",
+    "identity_fingerprint",
+    "run_identity",
+    "RUN_KEY",
+    "RUNTIME_KEYS",
     "load_config",
     "parse_overrides",
     "save_config",

@@ -8,7 +8,8 @@ Two paths, one contract (``__len__``, ``set_epoch``, ``shard``, ``iter_from``):
   ``torch.utils.data.DataLoader`` with a ``collate_fn`` and a seeded ``DistributedSampler``.
 
 The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run sees exactly the batches
-an uninterrupted run would see.
+an uninterrupted run would see. ``fingerprint()`` names the data a loader serves (part of a run's
+identity, checked on resume).
 """
 
 from __future__ import annotations
@@ -68,11 +69,11 @@ class TensorLoader:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def shard(self, *, rank: int, world_size: int) -> TensorLoader:
-        """The same loader restricted to one DDP rank's share."""
+    def shard(self, *, rank: int, world_size: int, batch_size: int = 0) -> TensorLoader:
+        """The same loader restricted to one DDP rank's share (``batch_size``: 0 = the same)."""
         return TensorLoader(
             self.tensors,
-            batch_size=self.batch_size,
+            batch_size=batch_size or self.batch_size,
             shuffle=self.shuffle,
             seed=self.seed,
             drop_last=self.drop_last,
@@ -80,6 +81,12 @@ class TensorLoader:
             rank=rank,
             world_size=world_size,
         )
+
+    def fingerprint(self) -> str:
+        """``tensor_fingerprint`` of the loader's tensors (dtype, shape and bytes of each)."""
+        from frugalcv.data.base import tensor_fingerprint
+
+        return tensor_fingerprint(*self.tensors)
 
     def _indices(self) -> Tensor:
         if self.shuffle:
@@ -201,11 +208,11 @@ class DatasetLoader:
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
-    def shard(self, *, rank: int, world_size: int) -> DatasetLoader:
-        """The same loader restricted to one DDP rank's share."""
+    def shard(self, *, rank: int, world_size: int, batch_size: int = 0) -> DatasetLoader:
+        """The same loader restricted to one DDP rank's share (``batch_size``: 0 = the same)."""
         return DatasetLoader(
             self.dataset,
-            batch_size=self.batch_size,
+            batch_size=batch_size or self.batch_size,
             collate_fn=self.collate_fn,
             shuffle=self.shuffle,
             seed=self.seed,
@@ -214,6 +221,19 @@ class DatasetLoader:
             rank=rank,
             world_size=world_size,
         )
+
+    def fingerprint(self) -> str:
+        """The dataset's own ``fingerprint`` (attribute or method) when it has one, the tensors'
+        fingerprint for a ``TensorDataset``, else its class name and length."""
+        own = getattr(self.dataset, "fingerprint", None)
+        if own is not None:
+            return str(own() if callable(own) else own)
+        tensors = getattr(self.dataset, "tensors", None)
+        if isinstance(tensors, tuple) and tensors and all(torch.is_tensor(t) for t in tensors):
+            from frugalcv.data.base import tensor_fingerprint
+
+            return tensor_fingerprint(*tensors)
+        return f"{type(self.dataset).__qualname__} of {len(self.dataset)}"
 
     def __len__(self) -> int:
         n = len(self.sampler)

