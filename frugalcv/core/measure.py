@@ -32,6 +32,7 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +48,9 @@ __all__ = [
     "count_params",
     "measure_latency",
     "model_cost",
+    "module_device",
     "peak_memory",
+    "to_module",
 ]
 
 
@@ -58,6 +61,52 @@ def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
         trainable_only: count only parameters with ``requires_grad``.
     """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def module_device(model: nn.Module) -> torch.device:
+    """Device of ``model``'s first parameter (or buffer); ``cpu`` for a module without either.
+
+    Post-fit code (evaluation, feature extraction, cost counting) uses it to put its inputs where
+    Fabric put the model: ``x.to(module_device(model))``.
+    """
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def _module_float_dtype(model: nn.Module) -> torch.dtype | None:
+    """Dtype of ``model``'s first floating-point parameter (or buffer); None without one."""
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+def to_module(data: Any, model: nn.Module) -> Any:
+    """Move every tensor of a nested tuple/list/dict to ``model``'s device, ready for a forward.
+
+    Floating-point tensors also take the dtype of the model's floating-point parameters, as
+    Fabric's precision plugin does for the inputs of its wrapped forward (``"64-true"``,
+    ``"16-true"``, ``"bf16-true"`` convert the module). Under the usual 32-bit or mixed
+    precision that dtype is float32, so only the device changes. Integer tensors (labels, indices,
+    ``uint8`` images) keep their dtype.
+    """
+    device, dtype = module_device(model), _module_float_dtype(model)
+
+    def move(x: Any) -> Any:
+        if torch.is_tensor(x):
+            if dtype is not None and x.is_floating_point():
+                return x.to(device=device, dtype=dtype)
+            return x.to(device)
+        if isinstance(x, (tuple, list)):
+            return type(x)(move(v) for v in x)
+        if isinstance(x, dict):
+            return {k: move(v) for k, v in x.items()}
+        return x
+
+    return move(data)
 
 
 @contextlib.contextmanager
@@ -86,11 +135,13 @@ def count_flops(model: nn.Module, x: Tensor) -> int:
 
     Args:
         model: any module; run in eval mode under ``no_grad`` (its mode is restored).
-        x: input batch ``(B, ...)`` on the model's device.
+        x: input batch ``(B, ...)``; moved to the model's device (and floating dtype) first, so a
+            CPU example input works for a model on the GPU.
 
     Returns:
         FLOPs = 2 * MACs of the matrix products and convolutions (see the module docstring).
     """
+    x = to_module(x, model)
     counter = FlopCounterMode(display=False)
     with _prepared(model), torch.no_grad(), counter:
         model(x)
@@ -98,7 +149,10 @@ def count_flops(model: nn.Module, x: Tensor) -> int:
 
 
 def count_macs(model: nn.Module, x: Tensor) -> int:
-    """Multiply-accumulates of one forward pass on ``x``: ``count_flops(model, x) // 2``."""
+    """Multiply-accumulates of one forward pass on ``x``: ``count_flops(model, x) // 2``.
+
+    ``x`` may live on any device (it is moved to the model's, see :func:`count_flops`).
+    """
     return count_flops(model, x) // 2
 
 
@@ -120,7 +174,7 @@ def measure_latency(
     The model is moved to ``device`` for the measurement and moved back afterwards.
 
     Args:
-        x: input batch ``(B, ...)``; copied to ``device``.
+        x: input batch ``(B, ...)``; copied to ``device`` (floating dtype: the model's).
         warmup: untimed runs first (allocator, oneDNN/cuDNN algorithm choice).
         repeats: timed runs.
 
@@ -133,7 +187,7 @@ def measure_latency(
     device = torch.device(device)
     times_ms = []
     with _prepared(model, device=device), torch.no_grad():
-        x = x.to(device)
+        x = to_module(x, model)  # model already on `device`; dtype follows the model
         for _ in range(warmup):
             model(x)
         _sync(device)
@@ -188,13 +242,13 @@ def peak_memory(
     afterwards, so BatchNorm statistics are not changed by the measurement.
 
     Args:
-        x: input batch ``(B, ...)``; copied to ``device``.
+        x: input batch ``(B, ...)``; copied to ``device`` (floating dtype: the model's).
         device: ``"cpu"`` or a CUDA device; the model is moved there and back.
         train: include the backward pass (gradients, saved activations).
     """
     device = torch.device(device)
     with _prepared(model, device=device, train=train):
-        x = x.to(device)
+        x = to_module(x, model)  # model already on `device`; dtype follows the model
         saved_grads = {p: p.grad for p in model.parameters()}
         saved_buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
         for p in model.parameters():

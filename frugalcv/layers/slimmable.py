@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from frugalcv.core.measure import to_module
+
 __all__ = [
     "ROLES",
     "SlimBatchNorm2d",
@@ -541,7 +543,8 @@ def recalibrate_bn(
     recalibration" of slimmable networks (Yu et al. 2019; DS-Net ``reset_bn``).
 
     Args:
-        batches: iterable of inputs ``x`` or of tuples whose first item is ``x``.
+        batches: iterable of inputs ``x`` or of tuples whose first item is ``x`` (on any
+            device: each ``x`` is moved to the model's device and floating dtype).
         widths: every width to recalibrate (each gets its own statistics row).
         forward: ``forward(x, width)``; default ``set_width(model, width); model(x)``.
         max_batches: use at most this many batches per width.
@@ -570,7 +573,7 @@ def recalibrate_bn(
                 if max_batches is not None and i >= max_batches:
                     break
                 x = batch[0] if isinstance(batch, (tuple, list)) else batch
-                forward(x, w)
+                forward(to_module(x, model), w)  # CPU batches work with a model on the GPU
     finally:
         for m, mom in saved:
             m.momentum = mom

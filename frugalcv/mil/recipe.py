@@ -519,6 +519,7 @@ def _standardized(train, test):
 @torch.no_grad()
 def bag_scores(model: torch.nn.Module, bags, *, batch_size: int = 64) -> np.ndarray:
     """(B,) attention-MIL logits of every bag."""
+    from frugalcv.core.measure import to_module
     from frugalcv.data.mil import BagDataset, collate_bags
 
     model.eval()
@@ -526,7 +527,8 @@ def bag_scores(model: torch.nn.Module, bags, *, batch_size: int = 64) -> np.ndar
     out = []
     for start in range(0, len(data), batch_size):
         batch = collate_bags([data[i] for i in range(start, min(len(data), start + batch_size))])
-        logits, _ = model(batch["x"], batch["mask"])
+        # the bags stay on the CPU; the model is where Fabric left it
+        logits, _ = model(*to_module((batch["x"], batch["mask"]), model))
         out.append(logits.float().cpu())
     return torch.cat(out).numpy()
 

@@ -51,6 +51,7 @@ from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
 from frugalcv.core.hooks import Hook
 from frugalcv.core.jsonio import read_json, write_json
 from frugalcv.core.loader import TensorLoader, random_crop_flip
+from frugalcv.core.measure import module_device, to_module
 from frugalcv.core.recipe import start_run, write_rows
 from frugalcv.core.stages import train_stage
 from frugalcv.data.base import stratified_split, stream_generator
@@ -440,7 +441,7 @@ class SearchDiagnostics(Hook):
             "epoch": round(state.step / state.steps_per_epoch, 4),
         }
         saved = {k: b.detach().clone() for k, b in supernet.named_buffers()}
-        x, y = self.x.to(state.fabric.device), self.y.to(state.fabric.device)
+        x, y = to_module(self.x, supernet), self.y.to(module_device(supernet))
         with torch.random.fork_rng(devices=[]):
             gen = torch.Generator().manual_seed(int(state.step))
             rec["hessian"] = arch_hessian_max_eigenvalue(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from frugalcv.core.measure import measure_latency
+from frugalcv.core.measure import measure_latency, to_module
 
 __all__ = ["graph_speed_ratio"]
 
@@ -62,7 +62,8 @@ def graph_speed_ratio(
     first = next(iter(model.parameters()), None)
     old_device, was_training = (first.device if first is not None else None), model.training
     with torch.no_grad():
-        f = model.to(device).eval().forward_features(x.to(device))  # (B, C, h, w)
+        model.to(device).eval()
+        f = model.forward_features(to_module(x, model))  # (B, C, h, w)
     model.train(was_training)
     if old_device is not None:
         model.to(old_device)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from frugalcv.classify import ClassifyTask, make_loaders, model_extra
 from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
+from frugalcv.core.measure import to_module
 from frugalcv.core.recipe import start_run, train_model, write_rows
 from frugalcv.core.stages import train_rows
 from frugalcv.signature.graph import group_channels
@@ -354,9 +355,9 @@ def draw_model_graph(model: SGNModel, cfg: ModelConfig, image: Tensor, path: Pat
 
     was_training = model.training
     model.eval()
-    f = model.forward_features(image[None])  # (1, C', h, w)
+    f = model.forward_features(to_module(image[None], model))  # (1, C', h, w), model's device
     model.train(was_training)
-    response = group_channels(f, cfg.groups)[0, 0]  # (h, w)
+    response = group_channels(f, cfg.groups)[0, 0].float().cpu()  # (h, w), for matplotlib
     return draw_signature_graph(
         image,
         path,

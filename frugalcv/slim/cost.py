@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from frugalcv.core.measure import count_macs, measure_latency
+from frugalcv.core.measure import count_macs, measure_latency, module_device, to_module
 from frugalcv.slim.supernet import SlimSupernet, forward_masked
 
 __all__ = ["DYNAMIC_MODES", "dynamic_macs", "latency_table", "macs_per_width"]
@@ -90,7 +90,7 @@ def latency_table(
     """
     gen = torch.Generator().manual_seed(seed)
     rows: list[dict] = []
-    was_training = model.training
+    was_training, home = model.training, module_device(model)
     try:
         for b in batch_sizes:
             x = torch.randn(int(b), *input_shape, generator=gen)
@@ -105,9 +105,11 @@ def latency_table(
                 )
                 model.eval()
                 with torch.no_grad():
-                    _, route = model.to(device).forward_dynamic(x.to(device), return_route=True)
+                    model.to(device)
+                    _, route = model.forward_dynamic(to_module(x, model), return_route=True)
                 counts = torch.bincount(route.cpu(), minlength=model.num_choices).tolist()
                 rows.append({"mode": mode, "width": None, "route_counts": counts, **lat})
     finally:
         model.train(was_training)
+        model.to(home)  # the measurements above moved it to `device`
     return rows

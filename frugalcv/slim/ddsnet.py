@@ -37,7 +37,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from frugalcv.core.measure import count_macs, measure_latency
+from frugalcv.core.measure import count_macs, measure_latency, to_module
 from frugalcv.core.task import Task, accumulate_pass, clip_and_step
 from frugalcv.layers.slimmable import SlimBatchNorm2d, SlimConv2d, recalibrate_bn
 from frugalcv.slim.gate import DynamicGate, GateOutput, complexity_loss
@@ -530,8 +530,9 @@ def _snapshot_bn(supernet: SlimDnCNN, config: Config) -> tuple[list[Tensor], lis
     means, variances = [], []
     for bn, c in zip(supernet.norms(), config[1:], strict=True):
         k = bn.width_index(c)
-        means.append(bn.running_mean[k, :c].detach().clone())
-        variances.append(bn.running_var[k, :c].detach().clone())
+        # on the CPU: a Rung outlives the device the supernet was tailored on
+        means.append(bn.running_mean[k, :c].detach().cpu().clone())
+        variances.append(bn.running_var[k, :c].detach().cpu().clone())
     return means, variances
 
 
@@ -546,10 +547,10 @@ def _load_bn(supernet: SlimDnCNN, config: Config, means: Sequence[Tensor], var: 
 @torch.no_grad()
 def _mean_psnr(supernet: SlimDnCNN, noisy: Tensor, clean: Tensor, cfg: Config, bs: int) -> float:
     supernet.eval()
-    scores = [
-        psnr_per_image(supernet(noisy[i : i + bs], config=cfg), clean[i : i + bs])
-        for i in range(0, len(noisy), bs)
-    ]
+    scores = []
+    for i in range(0, len(noisy), bs):
+        out = supernet(to_module(noisy[i : i + bs], supernet), config=cfg)  # model's device
+        scores.append(psnr_per_image(out, clean[i : i + bs].to(out)).cpu())
     return float(torch.cat(scores).mean())
 
 
@@ -842,8 +843,9 @@ class DynamicDenoiser(nn.Module):
         ``(C, H, W)`` image alone. Returns the outputs and the routes."""
         outs, routes = [], []
         for im in images:
-            k = int(self.route(im[None]).index[0])
-            outs.append(self.forward_rung(im[None], k)[0])
+            x = to_module(im[None], self)  # the image's copy on the model's device
+            k = int(self.route(x).index[0])
+            outs.append(self.forward_rung(x, k)[0].to(im))  # back where the image was
             routes.append(k)
         return outs, routes
 

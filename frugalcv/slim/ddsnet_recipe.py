@@ -43,7 +43,7 @@ from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
 from frugalcv.core.jsonio import write_json
 from frugalcv.core.loader import TensorLoader
 from frugalcv.core.loop import make_schedule
-from frugalcv.core.measure import count_params
+from frugalcv.core.measure import count_params, to_module
 from frugalcv.core.recipe import start_run, write_rows
 from frugalcv.core.stages import train_rows, train_stage
 from frugalcv.core.task import Task
@@ -478,16 +478,25 @@ def load_data(cfg: Config) -> _Data:
 
 
 def _batched(
-    fn: Callable[[Tensor], Tensor], images: Sequence[Tensor], *, batch_size: int
+    fn: Callable[[Tensor], Tensor],
+    images: Sequence[Tensor],
+    *,
+    batch_size: int,
+    module: nn.Module,
 ) -> list[Tensor]:
-    """``fn`` over runs of equally sized images, ``batch_size`` at a time; outputs in order."""
+    """``fn`` over runs of equally sized images, ``batch_size`` at a time; outputs in order.
+
+    Each batch is moved to ``module``'s device (and floating dtype) for ``fn``, and the outputs
+    come back to the images' device and dtype.
+    """
     out: list[Tensor] = []
     i = 0
     while i < len(images):
         j = i + 1
         while j < len(images) and j - i < batch_size and images[j].shape == images[i].shape:
             j += 1
-        out += list(fn(torch.stack(list(images[i:j]))))
+        x = torch.stack(list(images[i:j]))
+        out += list(fn(to_module(x, module)).to(x))
         i = j
     return out
 
@@ -537,8 +546,8 @@ def _snapshot(net: SlimDnCNN, config: Sequence[int], psnr: float, macs: int) -> 
     means, var = [], []
     for bn, c in zip(net.norms(), config[1:], strict=True):
         k = bn.width_index(c)
-        means.append(bn.running_mean[k, :c].detach().clone())
-        var.append(bn.running_var[k, :c].detach().clone())
+        means.append(bn.running_mean[k, :c].detach().cpu().clone())
+        var.append(bn.running_var[k, :c].detach().cpu().clone())
     return Rung(tuple(config), psnr, macs, means, var)
 
 
@@ -741,7 +750,7 @@ def _evaluate(
     for summ in static_summaries:
         w = int(summ["channels"])
         net = static[w].eval()
-        outs = _batched(net, noisy, batch_size=bs)
+        outs = _batched(net, noisy, batch_size=bs, module=net)
         p, s = _scores(outs, clean)
         macs = _per_pixel_macs(net, net.largest_config) * pixels
         rows.append(
@@ -765,7 +774,9 @@ def _evaluate(
         cfg_w = (w,) * supernet.num_layers
         _recalibrated(supernet, cfg_w, calib)
         supernet.eval()
-        outs = _batched(lambda x, c=cfg_w: supernet(x, config=c), noisy, batch_size=bs)
+        outs = _batched(
+            lambda x, c=cfg_w: supernet(x, config=c), noisy, batch_size=bs, module=supernet
+        )
         p, s = _scores(outs, clean)
         macs = _per_pixel_macs(supernet, cfg_w) * pixels
         ms = latency(supernet, lambda mm, x, c=cfg_w: mm(x, config=c))
@@ -776,7 +787,7 @@ def _evaluate(
     # tailored rungs (MACs ascending) and the dynamic network
     dyn.eval()
     for k in range(dyn.num_choices):
-        outs = _batched(lambda x, k=k: dyn.forward_rung(x, k), noisy, batch_size=bs)
+        outs = _batched(lambda x, k=k: dyn.forward_rung(x, k), noisy, batch_size=bs, module=dyn)
         p, s = _scores(outs, clean)
         macs = _per_pixel_macs(supernet, dyn.config(k)) * pixels
         ms = latency(dyn, lambda mm, x, k=k: mm.forward_rung(x, k))
@@ -986,12 +997,16 @@ def _figures(
     known = not isinstance(data.sigma, tuple)
     for r_i, i in enumerate(picks):
         y, x = data.test_noisy[i][None], data.test_clean[i][None]
-        ims = {"noisy": y, "clean": x, "DDS-Net": dyn.forward_rung(y, routes[i])}
+        ims = {
+            "noisy": y,
+            "clean": x,
+            "DDS-Net": dyn.forward_rung(to_module(y, dyn), routes[i]).to(y),
+        }
         if classical:
             sig = float(data.test_sigmas[i]) if known else None
             ims[classical] = CLASSICAL[classical](y, sigma=sig)
         if full_static:
-            ims["static"] = full_static.eval()(y)
+            ims["static"] = full_static.eval()(to_module(y, full_static)).to(y)
         for c_i, col in enumerate(cols):
             a = axes[r_i, c_i]
             im = ims[col][0].clamp(0, 1)

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
 from frugalcv.core.loader import DatasetLoader, TensorLoader, random_crop_flip
 from frugalcv.core.loop import make_schedule
+from frugalcv.core.measure import module_device, to_module
 from frugalcv.core.recipe import start_run, write_rows
 from frugalcv.core.stages import train_rows, train_stage
 from frugalcv.core.task import Task
@@ -225,7 +226,7 @@ def tiny() -> Config:
     """About 40 CPU-seconds: DS-ResNet-8 on 2000 embedded mnist-back digits at 14 px, both
     stages, the static reference curve and every evaluation row."""
     return Config(
-        data=DataConfig(name="mnist-back", num_train=2000, num_test=1000, resize=14),
+        data=DataConfig(name="mnist5k-back", num_train=2000, num_test=1000, resize=14),
         model=ModelConfig(arch="ds_resnet", resnet_depth=8),
         dsnet=DSNetConfig(ema_decay=0.95, gate_epochs=4, gate_lr=0.1),
         latency=LatencyConfig(repeats=15, warmup=3),
@@ -517,7 +518,7 @@ def _masked_at(model: SlimSupernet, x: Tensor, k: int) -> Tensor:
     """The authors' execution of width ``model.widths[k]``: full-width body, channels masked."""
     f = model.forward_trunk(x)
     model.set_body_width(1.0)
-    route = torch.full((x.shape[0],), k, dtype=torch.long)
+    route = torch.full((x.shape[0],), k, dtype=torch.long, device=x.device)
     with per_sample_widths(model.body, list(model.widths), route):
         return model.body(f)
 
@@ -612,14 +613,15 @@ def evaluate_rows(
     correct = {w: 0 for w in widths}
     xs, ys, routes, dyn_ok = [], [], [], 0
     for batch in test:
-        x, y = batch[0], batch[-1]
+        x, y = batch[0].cpu(), batch[-1].cpu()  # kept on the CPU; each forward moves a copy
+        xd = to_module(x, model)  # the model's device (where Fabric left it)
         for w in widths:
-            correct[w] += int((model(x, width=w).argmax(-1) == y).sum())
-        logits, route = model.forward_dynamic(x, return_route=True)
-        dyn_ok += int((logits.argmax(-1) == y).sum())
+            correct[w] += int((model(xd, width=w).argmax(-1).cpu() == y).sum())
+        logits, route = model.forward_dynamic(xd, return_route=True)
+        dyn_ok += int((logits.argmax(-1).cpu() == y).sum())
         xs.append(x)
         ys.append(y)
-        routes.append(route)
+        routes.append(route.cpu())
     n = sum(len(y) for y in ys)
     route_all = torch.cat(routes)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -628,8 +630,9 @@ def evaluate_rows(
     for x, y in zip(xs, ys, strict=True):
         r = rand_route[start : start + len(y)]
         start += len(y)
-        logits = grouped_forward(model, model.forward_trunk(x), r)
-        rand_ok += int((logits.argmax(-1) == y).sum())
+        xd = to_module(x, model)
+        logits = grouped_forward(model, model.forward_trunk(xd), r.to(xd.device))
+        rand_ok += int((logits.argmax(-1).cpu() == y).sum())
     gate = _gate_macs(model)
     dyn_macs = float(choice_macs[route_all].mean()) + gate
     rows: dict[str, dict] = {
@@ -644,7 +647,32 @@ def evaluate_rows(
     # Same routes as the dynamic row, shuffled; no gate head is run.
     rows["random_gate"] = {"acc": rand_ok / n, "macs": float(choice_macs[rand_route].mean())}
 
-    x_all = torch.cat(xs)
+    # Latency is CPU latency (the benchmark's column): the model is timed on the CPU and moved
+    # back to its device afterwards.
+    home = module_device(model)
+    model.cpu()
+    x_all = to_module(torch.cat(xs), model)
+    try:
+        _latency_rows(model, rows, x_all, route_all, frac, widths=widths, n=n, latency=latency)
+    finally:
+        model.to(home)
+    for r in rows.values():
+        r["num_threads"] = torch.get_num_threads()
+    return rows
+
+
+def _latency_rows(
+    model: SlimSupernet,
+    rows: dict[str, dict],
+    x_all: Tensor,
+    route_all: Tensor,
+    frac: Tensor,
+    *,
+    widths: Sequence[float],
+    n: int,
+    latency: LatencyConfig,
+) -> None:
+    """Add ``latency_b<B>_ms`` and ``speedup_b<B>`` to ``rows`` (see :func:`evaluate_rows`)."""
     for b in latency.batch_sizes:
         xb = x_all[: min(b, n)]
         variants: dict[str, Callable[[], Any]] = {
@@ -675,9 +703,6 @@ def evaluate_rows(
         # less the negligible gate head): copied, not re-timed.
         rows["random_gate"][f"latency_b{b}_ms"] = rows["dynamic"][f"latency_b{b}_ms"]
         rows["random_gate"][f"speedup_b{b}"] = rows["dynamic"][f"speedup_b{b}"]
-    for r in rows.values():
-        r["num_threads"] = torch.get_num_threads()
-    return rows
 
 
 def interpolate_static(static: dict[float, tuple[float, float]], macs: float) -> tuple[float, str]:
@@ -730,7 +755,7 @@ def _materialise(cfg: Config, data: _Data, deployed: nn.Module) -> SlimSupernet:
         image_size=data.input_shape[-1],
     )
     model.load_state_dict(deployed.state_dict())
-    return model
+    return model.to(module_device(deployed))  # BN recalibration runs where Stage I trained
 
 
 def _gate_stage(ctx: Any, cfg: Config, data: _Data, model: SlimSupernet) -> dict:

@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from frugalcv.core.measure import to_module
 from frugalcv.core.task import Task
 from frugalcv.data.tracking import Sequence
 from frugalcv.track.boxes import box_iou, box_tversky_loss, xywh_to_xyxy, xyxy_to_xywh
@@ -269,7 +270,8 @@ class TrackerTask(Task):
         losses, out, box = self._losses(batch)
         b, r = out["score"].shape[0], out["score"].shape[1]
         peak = out["score"].reshape(b, -1).argmax(1)  # (B,)
-        pred = out["boxes"].reshape(b, r * r, 4)[torch.arange(b), peak]  # (B, 4) xyxy
+        rows = torch.arange(b, device=peak.device)
+        pred = out["boxes"].reshape(b, r * r, 4)[rows, peak]  # (B, 4) xyxy
         pred = xyxy_to_xywh(pred)
         err = (pred[:, :2] + pred[:, 2:] / 2 - box[:, :2] - box[:, 2:] / 2).norm(dim=1)
         return {
@@ -349,7 +351,7 @@ class SiamTracker:
         self.size = box[2:].clone()
         side = template_side(self.size, context=self.context)
         crop = crop_resize(image, self.centre[None], side[None], size=self.model.z_size)
-        self.kernel = self.model.embed_template(crop)
+        self.kernel = self.model.embed_template(to_module(crop, self.model))  # model's device
         self.confidence = 1.0
 
     @torch.no_grad()
@@ -358,12 +360,13 @@ class SiamTracker:
         image = frame_to_float(frame)[None]
         side = template_side(self.size, context=self.context) * m.x_size / m.z_size
         crop = crop_resize(image, self.centre[None], side[None], size=m.x_size)
-        out = m.head(self.kernel, crop)
-        prob = torch.sigmoid(out["score"][0])  # (R, R)
+        out = m.head(self.kernel, to_module(crop, m))
+        # the tracker's state (centre, size, window) stays float32 on the CPU
+        prob = torch.sigmoid(out["score"][0]).float().cpu()  # (R, R)
         blended = (1 - self.window_influence) * prob + self.window_influence * self.window
         peak = int(blended.argmax())
         r = m.num_cells
-        pred = xyxy_to_xywh(out["boxes"][0].reshape(r * r, 4)[peak])  # crop pixels
+        pred = xyxy_to_xywh(out["boxes"][0].float().cpu().reshape(r * r, 4)[peak])  # crop pixels
         scale = side / m.x_size
         origin = self.centre - side / 2
         centre = origin + (pred[:2] + pred[2:] / 2) * scale
@@ -406,6 +409,6 @@ def frame_features(
             b = torch.as_tensor(boxes, dtype=torch.float32)[list(idx)]
             sides = 2 * template_side(b[:, 2:], context=context)
             crops = crop_resize(images, b[:, :2] + b[:, 2:] / 2, sides, size=size)
-        feats.append(backbone(crops).mean(dim=(2, 3)))
+        feats.append(backbone(to_module(crops, backbone)).mean(dim=(2, 3)).float().cpu())
     backbone.train(was_training)
     return torch.cat(feats)

@@ -43,9 +43,9 @@ from torch import Tensor
 from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
 from frugalcv.core.jsonio import write_json
 from frugalcv.core.loader import DatasetLoader, list_collate
+from frugalcv.core.measure import to_module
 from frugalcv.core.recipe import start_run, write_rows
 from frugalcv.core.stages import train_rows
-from frugalcv.core.task import to_device
 from frugalcv.zsd.contrastzsd import ContrastZSDTask
 from frugalcv.zsd.detector import SemanticFasterRCNN
 from frugalcv.zsd.metrics import gzsd_metrics, zsd_metrics
@@ -351,13 +351,12 @@ def predict_set(
     task: ContrastZSDTask, dataset, *, classes: Tensor, bias: Tensor | None = None, batch_size=16
 ) -> tuple[list[dict], list[dict]]:
     """Detections among ``classes`` (global ids) on every image of ``dataset``, and its targets."""
-    device = task.semantics.device
     preds, targets = [], []
     for start in range(0, len(dataset), batch_size):
         images, tgts = list_collate(
             [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         )
-        out = task.predict(to_device(list(images), device), classes=classes, bias=bias)
+        out = task.predict(to_module(list(images), task), classes=classes, bias=bias)
         preds += [{k: v.cpu() for k, v in p.items()} for p in out]
         targets += [{"boxes": t["boxes"], "labels": t["labels"]} for t in tgts]
     return preds, targets
@@ -415,8 +414,7 @@ def draw_detections(
     unseen = data.unseen_classes.tolist()
     for r, (row, task) in enumerate(tasks.items()):
         images = [s[0] for s in samples]
-        device = task.semantics.device
-        dets = task.predict(to_device(images, device), classes=data.unseen_classes)
+        dets = task.predict(to_module(images, task), classes=data.unseen_classes)
         for j, ((image, target), det) in enumerate(zip(samples, dets, strict=True)):
             ax = fig.add_subplot(len(tasks), n, r * n + j + 1)
             ax.imshow(image.permute(1, 2, 0).numpy())

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from frugalcv.core.measure import to_module
 from frugalcv.core.task import Task
 from frugalcv.zsl.metrics import gzsl_accuracy, predict_among, zsl_accuracy
 
@@ -359,6 +360,7 @@ def evaluate_zsl(
     *,
     gamma: float = 0.0,
     batch_size: int = 512,
+    module: nn.Module | None = None,
 ) -> dict[str, float]:
     """ZSL T1 and GZSL U/S/H of a scoring function on a :class:`frugalcv.data.zsl.ZSLData`.
 
@@ -366,18 +368,20 @@ def evaluate_zsl(
         score_fn: (B, ...) inputs -> (B, num_classes) scores (e.g. ``task.scores`` or
             ``estimator.decision_function``).
         gamma: calibrated-stacking constant for GZSL.
+        module: the model behind ``score_fn`` (e.g. ``task``); each batch of the (CPU) data is
+            moved to its device and floating dtype first. None: batches are passed as they are.
 
     Returns:
         {"zsl_top1", "gzsl_seen", "gzsl_unseen", "gzsl_h"}.
     """
 
     def run(x: Tensor) -> Tensor:
-        return torch.cat(
-            [
-                torch.as_tensor(score_fn(x[i : i + batch_size])).float().cpu()
-                for i in range(0, len(x), batch_size)
-            ]
-        )
+        out = []
+        for i in range(0, len(x), batch_size):
+            chunk = x[i : i + batch_size]
+            chunk = chunk if module is None else to_module(chunk, module)
+            out.append(torch.as_tensor(score_fn(chunk)).float().cpu())
+        return torch.cat(out)
 
     s_u, s_s = run(data.x_test_unseen), run(data.x_test_seen)
     g = gzsl_accuracy(

@@ -605,7 +605,8 @@ class ERPCNetTask(Task):
 
     def validation_step(self, batch: Any) -> dict[str, Tensor]:
         """Seen-class top-1 (prediction among the seen classes; greedy episode) and top-1 among
-        all classes; per-class ZSL/GZSL metrics come from ``evaluate_zsl(task.scores, data)``."""
+        all classes; per-class ZSL/GZSL metrics come from
+        ``evaluate_zsl(task.scores, data, module=task)``."""
         x, y = batch
         scores = self.scores(x)
         seen_pred = self.seen_classes[scores[:, self.seen_classes].argmax(1)]

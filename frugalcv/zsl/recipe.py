@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
 from frugalcv.core.jsonio import write_json
 from frugalcv.core.loader import TensorLoader
+from frugalcv.core.measure import to_module
 from frugalcv.core.recipe import RunContext, start_run, write_rows
 from frugalcv.core.stages import train_stage
 from frugalcv.core.task import Task
@@ -407,11 +408,18 @@ def choose_gamma(s_seen: Tensor, view: View, s_unseen: Tensor) -> tuple[float, d
 
 
 @torch.no_grad()
-def batched(fn, x: Tensor, *, batch_size: int = 256) -> Tensor:
-    """``fn`` over ``x`` in batches, concatenated (float32, CPU)."""
-    return torch.cat(
-        [fn(x[i : i + batch_size]).float().cpu() for i in range(0, len(x), batch_size)]
-    )
+def batched(fn, x: Tensor, *, batch_size: int = 256, module: nn.Module | None = None) -> Tensor:
+    """``fn`` over ``x`` in batches, concatenated (float32, CPU).
+
+    Args:
+        module: the model ``fn`` runs; each batch is moved to its device (and floating dtype)
+            first, so a CPU ``x`` works with a model that Fabric put on the GPU.
+    """
+    out = []
+    for i in range(0, len(x), batch_size):
+        chunk = x[i : i + batch_size]
+        out.append(fn(chunk if module is None else to_module(chunk, module)).float().cpu())
+    return torch.cat(out)
 
 
 class _Scorer(nn.Module):
@@ -584,6 +592,7 @@ def _backbone_features(
     model.eval()
 
     def features(x: Tensor) -> Tensor:
+        x = to_module(x, model)  # the data stays on the CPU; the model is where Fabric put it
         return model.forward_head(model.forward_features(x), pre_logits=True)
 
     return features, {**summary, **_cost(model, view.x_seen)}
@@ -676,8 +685,8 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
         else:
             task, v_summary = _trained(ctx, cfg, data, val_view, "val/")
             s_s, s_u = (
-                batched(task.scores, val_view.x_seen),
-                batched(task.scores, val_view.x_unseen),
+                batched(task.scores, val_view.x_seen, module=task),
+                batched(task.scores, val_view.x_unseen, module=task),
             )
             rows.append(v_summary)
         gamma, g = choose_gamma(s_s, val_view, s_u)
@@ -707,7 +716,8 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
             rows += reference_rows(ctx, data, view, feats)
     else:
         task, summary = _trained(ctx, cfg, data, view, "")
-        s_s, s_u = batched(task.scores, view.x_seen), batched(task.scores, view.x_unseen)
+        s_s = batched(task.scores, view.x_seen, module=task)
+        s_u = batched(task.scores, view.x_unseen, module=task)
         metrics = zsl_metrics(s_s, view, s_u, gamma=gamma)
         summary["final"] = {**summary["final"], **metrics, "gamma": gamma}
         summary["val_h"] = val_h
@@ -747,9 +757,10 @@ def draw_episode(task, view: View, out_dir: Path) -> str:
 
     x = view.x_unseen[:1]
     with torch.no_grad():
-        out = task.model(x, task.semantics, greedy=True)
+        out = task.model(to_module(x, task), task.semantics, greedy=True)
     path = Path(out_dir) / "localities.png"
-    draw_localities(x[0], out.actions[0], path, grid=task.model.grid, title="ERPCNet localities")
+    actions = out.actions[0].cpu()
+    draw_localities(x[0], actions, path, grid=task.model.grid, title="ERPCNet localities")
     return path.name
 
 

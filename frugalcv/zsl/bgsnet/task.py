@@ -51,7 +51,7 @@ class BGSNetTask(Task):
     ``frugalcv.data.base.stratified_split``); it is the ``monitor``. Unseen test classes must not
     select epochs or hyper-parameters: that would tune on the test classes (the "best H on test"
     leak of several ZSL repositories). ZSL/GZSL numbers come from
-    ``evaluate_zsl(task.scores, data)`` once training is done.
+    ``evaluate_zsl(task.scores, data, module=task)`` once training is done.
 
     Args:
         semantics, seen_classes: (num_classes, A) semantics by global id; (S,) seen ids.
