@@ -65,12 +65,13 @@ class Config:
 
 
 def tiny() -> Config:
-    """About a minute on 2 CPU cores, on embedded data (mnist5k digits over natural patches)."""
+    """About 30 s on 2 CPU cores: resnet8 on the 5000 embedded MNIST digits (4000 train / 1000
+    test), far above chance (0.1) after 3 epochs."""
     return Config(
-        data=DataConfig(name="mnist-rot-back", num_train=0, num_test=0),
+        data=DataConfig(name="mnist5k", num_train=0, num_test=0),
         model=ModelConfig(name="resnet8"),
         optim=OptimConfig(lr=0.05, schedule="cosine", warmup_steps=20),
-        train=TrainConfig(epochs=4, batch_size=64, eval_every=0),
+        train=TrainConfig(epochs=3, batch_size=64, eval_every=0),
     )
 
 
@@ -125,7 +126,7 @@ def make_loaders(data, cfg: Config) -> tuple[TensorLoader, TensorLoader]:
     """Seeded in-memory loaders; augmentation from ``cfg.data``."""
     transform = None
     if cfg.data.augment or cfg.data.flip:
-        pad = max(1, data.x_train.shape[-1] // 8) if cfg.data.augment else 0
+        pad = max(1, min(data.x_train.shape[-2:]) // 8) if cfg.data.augment else 0  # 28x56: 3
         transform = random_crop_flip(pad=pad, flip=cfg.data.flip)
     train = TensorLoader(
         (data.x_train, data.y_train),

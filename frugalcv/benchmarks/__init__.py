@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "ickd": "frugalcv.benchmarks.ickd",
     "ickd_seg": "frugalcv.benchmarks.ickd_seg",
     "ickd_ablation": "frugalcv.benchmarks.ickd_ablation",
+    "ickd_digits100": "frugalcv.benchmarks.ickd_digits100",
     "medmil": "frugalcv.benchmarks.medmil",
     "dsnet": "frugalcv.benchmarks.dsnet",
     "ddsnet": "frugalcv.benchmarks.ddsnet",

@@ -39,7 +39,7 @@ def overrides(searcher: str, seed: int, *, quick: bool) -> dict[str, Any]:
     """The ``balenas`` recipe's settings for one row and seed (search.ckpt left out)."""
     steps_per_epoch = NUM_TRAIN // 64
     return {
-        "data.name": "mnist-rot-back",
+        "data.name": "mnist5k-rot-back" if quick else "mnist-rot-back",
         "data.num_train": QUICK_SIZE if quick else NUM_TRAIN,
         "data.num_test": QUICK_SIZE if quick else 0,  # 0 = all (10000 from full MNIST)
         "data.augment": True,

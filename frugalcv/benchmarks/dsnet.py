@@ -58,7 +58,7 @@ def overrides(arch: str, seed: int, *, quick: bool) -> dict[str, Any]:
     """The ``dsnet`` recipe's settings for one architecture and seed."""
     steps_per_epoch = (QUICK_SIZE if quick else NUM_TRAIN) // 64
     return {
-        "data.name": "mnist-rot-back",
+        "data.name": "mnist5k-rot-back" if quick else "mnist-rot-back",
         "data.resize": 0,
         "data.num_train": QUICK_SIZE if quick else NUM_TRAIN,
         "data.num_test": QUICK_SIZE if quick else 0,  # 0 = all (10000 from full MNIST)

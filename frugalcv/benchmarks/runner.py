@@ -23,8 +23,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -97,6 +97,7 @@ class Plan:
     quick: bool
     root: Path
     jobs: dict[str, PlannedJob]
+    sources: dict[str, str] = field(default_factory=dict)  # data set name -> where it is read
 
     def dir(self, job: str) -> Path:
         return self.jobs[job].out_dir
@@ -179,8 +180,12 @@ def make_plan(
     seeds: Sequence[int] | None = None,
     quick: bool = False,
     runs_dir: str | os.PathLike | None = None,
+    check_data: bool = True,
 ) -> Plan:
     """Resolve every job: folders, ``Output`` paths, and its config built and checked now.
+
+    ``check_data=False`` skips the data check (:func:`data_sources`), for looking at a plan on a
+    machine without the data; :func:`run_benchmark` always checks.
 
     Raises:
         ValueError: an unknown recipe, preset or config key, a bad value, a job depending on a
@@ -214,7 +219,33 @@ def make_plan(
         planned[job.name] = PlannedJob(
             job=job, module=module, overrides=overrides, cfg=cfg, out_dir=out_dir
         )
-    return Plan(benchmark=bench, seeds=seeds, quick=quick, root=root, jobs=planned)
+    sources = data_sources(planned.values(), benchmark=bench.name) if check_data else {}
+    return Plan(
+        benchmark=bench, seeds=seeds, quick=quick, root=root, jobs=planned, sources=sources
+    )
+
+
+def data_sources(jobs: Iterable[PlannedJob], *, benchmark: str) -> dict[str, str]:
+    """Where each registered image data set of the jobs is read, checked before anything trains.
+
+    Raises:
+        FileNotFoundError: a job's data set needs files that are not there (the message names
+            the fix); nothing has been written or trained yet.
+    """
+    from frugalcv.data.images import IMAGE_DATASETS, resolved_source
+
+    out: dict[str, str] = {}
+    for pj in jobs:
+        data = getattr(pj.cfg, "data", None)
+        name = getattr(data, "name", None)
+        if not isinstance(name, str) or name not in IMAGE_DATASETS or name in out:
+            continue
+        root = getattr(data, "root", None) or None
+        try:
+            out[name] = resolved_source(name, root=root)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"Benchmark {benchmark}, job '{pj.job.name}': {e}") from None
+    return out
 
 
 def _cpu_count() -> int:
@@ -387,10 +418,11 @@ def plateau_checks(plan: Plan) -> list[PlateauCheck]:
     return [p for p in found if p is not None]
 
 
-def _data_note() -> str:
-    if os.environ.get("FRUGALCV_DATA"):
-        return "Data root: $FRUGALCV_DATA."
-    return "Embedded data only (FRUGALCV_DATA unset)."
+def _data_note(plan: Plan) -> str:
+    """The data each job read (made portable when the results are written)."""
+    if not plan.sources:
+        return "Data: the recipes' own generated or embedded sets."
+    return "Data: " + "; ".join(f"{k} from {v}" for k, v in sorted(plan.sources.items())) + "."
 
 
 def run_benchmark(
@@ -432,7 +464,7 @@ def run_benchmark(
         rows=aggregate(plan),
         claims=list(bench.claims),
         plateau=plateau_checks(plan),
-        notes=f"{bench.notes} {_data_note()}",
+        notes=f"{bench.notes} {_data_note(plan)}",
         quick=quick,
     )
     path = results_path(bench.name, quick=quick, results_dir=results_dir)

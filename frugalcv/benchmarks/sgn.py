@@ -27,6 +27,13 @@ QUICK_SIZE = 128  # --quick: training and test images
 SPEED_BATCH = 256  # images per timed forward in the speed measurement
 
 
+QUICK_STAND_INS = {
+    "mnist": "mnist5k",
+    "mnist-back": "mnist5k-back",
+    "mnist-rot-back": "mnist5k-rot-back",
+}
+
+
 def _steps_per_epoch(num_train: int) -> int:
     return num_train // BATCH  # the recipe's loader drops the last incomplete batch
 
@@ -36,8 +43,8 @@ def overrides(dataset: str, variant: str, seed: int, *, quick: bool) -> dict[str
     num_train = QUICK_SIZE if quick else NUM_TRAIN
     epochs = 1 if quick else EPOCHS
     return {
-        # --quick has no FRUGALCV_DATA to rely on: its mnist rows use the embedded mnist5k digits
-        "data.name": "mnist5k" if quick and dataset == "mnist" else dataset,
+        # --quick has no FRUGALCV_DATA to rely on: it uses the embedded mnist5k stand-ins
+        "data.name": QUICK_STAND_INS[dataset] if quick else dataset,
         "data.num_train": num_train,
         "data.num_test": QUICK_SIZE if quick else 0,  # 0 = all 10,000 test images
         "data.augment": True,  # pad 3 px and random crop, every row
@@ -157,7 +164,7 @@ BENCHMARK = Benchmark(
     f"evaluated {EVALS} times per run; best mean in extra). Cost claim (the graph features "
     "cost less than the CNN forward they augment): extra graph_vs_cnn_speed = images/s of the "
     "graph features alone / images/s of the CNN forward_features, batch 256, one run (holds "
-    "when > 1). --quick uses the embedded mnist5k digits for the mnist rows.",
+    "when > 1). --quick uses the embedded mnist5k stand-ins (mnist5k, mnist5k-back, mnist5k-rot-back).",
     measure=graph_speed,
     schedule_checks=(
         ScheduleCheck(

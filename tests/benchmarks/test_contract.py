@@ -95,22 +95,28 @@ def test_quick_contract(name, quick_runs, committed_results):
 
 
 def test_ickd_ablation_runs_from_an_empty_runs_folder(quick_runs):
-    """The old bug: beta 0.25 read a teacher only a later row wrote. The teacher is a job now."""
+    """The old bug: a row read a teacher only a later row wrote. The teacher is a job, trained
+    first; every row is its own job that loads it."""
     bench = get_benchmark("ickd_ablation")
     plan = make_plan(bench, seeds=[0], quick=True, runs_dir="unused")
     order = list(plan.jobs)
-    assert order[0] == "teacher6"
-    assert order.index("seed0/beta0.25") < order.index("seed0/beta2.5")  # declared order kept
+    assert order[0] == "teacher"
+    assert order.index("seed0/ickd_b4") < order.index("seed0/wide_ickd")  # declared order kept
     for name, pj in plan.jobs.items():
-        if name != "teacher6":
-            assert pj.job.dependencies() == ("teacher6",)
-            assert pj.cfg.distill.teacher_ckpt.endswith("teacher6/teacher/last.pt")
+        if name != "teacher":
+            assert pj.job.dependencies() == ("teacher",)
+            assert pj.cfg.distill.teacher_ckpt.endswith("teacher/last.pt")
+            assert len(pj.cfg.distill.rows) == 1
+    assert plan.jobs["seed0/ickd_b4"].cfg.distill.ickd == 4.0
+    assert plan.jobs["seed0/ickd_stage2"].cfg.distill.stage == 2
+    assert plan.jobs["seed0/kd"].cfg.distill.ce == 0.1  # RepDistiller's KD row: -r 0.1 -a 0.9
+    assert plan.jobs["seed0/kd"].cfg.distill.kd == 0.9
     out = quick_runs("ickd_ablation")  # started from a folder that did not exist
     root = out["runs"] / "bench" / "ickd_ablation_quick"
-    assert (root / "teacher6" / "teacher" / "last.pt").is_file()
-    rows = json.loads((root / "seed0" / "beta0.25" / "rows.json").read_text())["rows"]
-    assert [r["name"] for r in rows] == ["teacher", "ickd", "ickd_kd"]
-    assert rows[0]["loaded_from"].endswith("teacher6/teacher/last.pt")
+    assert (root / "teacher" / "last.pt").is_file()
+    rows = json.loads((root / "seed0" / "ickd_b4" / "rows.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["teacher", "ickd"]
+    assert rows[0]["loaded_from"].endswith("teacher/last.pt")
 
 
 @pytest.fixture

@@ -271,8 +271,11 @@ def test_benchmark_plan_shares_the_balenas_search():
     from frugalcv.benchmarks import get_benchmark
     from frugalcv.benchmarks.runner import make_plan
 
-    plan = make_plan(get_benchmark("balenas"), seeds=[0, 1], runs_dir="unused")
-    assert len(plan.jobs) == 10
+    plan = make_plan(get_benchmark("balenas"), seeds=[0, 1], runs_dir="unused", check_data=False)
+    assert len(plan.jobs) == 11  # 5 rows x 2 seeds + the schedule study (BaLeNAS, seed 0)
+    study = plan.jobs["study/balenas/seed0"]
+    assert study.job.dependencies() == ("balenas/seed0",)
+    assert study.cfg.train.epochs == 2 * plan.config("balenas/seed0").train.epochs
     tf = plan.jobs["balenas_tf/seed1"]
     assert tf.job.dependencies() == ("balenas/seed1",)
     assert tf.cfg.search.ckpt.endswith("balenas/seed1/search")
