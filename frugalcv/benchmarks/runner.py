@@ -220,13 +220,12 @@ def make_plan(
             job=job, module=module, overrides=overrides, cfg=cfg, out_dir=out_dir
         )
     sources = data_sources(planned.values(), benchmark=bench.name) if check_data else {}
-    return Plan(
-        benchmark=bench, seeds=seeds, quick=quick, root=root, jobs=planned, sources=sources
-    )
+    return Plan(benchmark=bench, seeds=seeds, quick=quick, root=root, jobs=planned, sources=sources)
 
 
 def data_sources(jobs: Iterable[PlannedJob], *, benchmark: str) -> dict[str, str]:
-    """Where each registered image data set of the jobs is read, checked before anything trains.
+    """Where each data set of the jobs is read, checked before anything trains: the registered
+    image sets (``resolved_source``) and those of a recipe that defines ``data_source(cfg)``.
 
     Raises:
         FileNotFoundError: a job's data set needs files that are not there (the message names
@@ -238,11 +237,12 @@ def data_sources(jobs: Iterable[PlannedJob], *, benchmark: str) -> dict[str, str
     for pj in jobs:
         data = getattr(pj.cfg, "data", None)
         name = getattr(data, "name", None)
-        if not isinstance(name, str) or name not in IMAGE_DATASETS or name in out:
+        own = getattr(pj.module, "data_source", None)  # a recipe with data of its own
+        if not isinstance(name, str) or name in out or (own is None and name not in IMAGE_DATASETS):
             continue
         root = getattr(data, "root", None) or None
         try:
-            out[name] = resolved_source(name, root=root)
+            out[name] = own(pj.cfg) if own is not None else resolved_source(name, root=root)
         except FileNotFoundError as e:
             raise FileNotFoundError(f"Benchmark {benchmark}, job '{pj.job.name}': {e}") from None
     return out

@@ -52,7 +52,7 @@ BASELINE_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 QUICK = {  # --quick: a few images per class, one epoch
     "attr-shapes": {"data.train_per_class": 8, "data.test_per_class": 4},
-    "zsl-digits": {"data.num_train": 300, "data.num_test": 100},
+    "zsl-digits": {"data.name": "zsl-digits5k", "data.num_train": 300, "data.num_test": 100},
 }
 
 

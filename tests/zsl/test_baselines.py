@@ -99,7 +99,7 @@ def _hog(x):
 
 @pytest.fixture(scope="module")
 def digits():
-    return make_zsl_digits(seed=0, num_train=2000, num_test=600)
+    return make_zsl_digits(seed=0, num_train=2000, num_test=600, embedded=True)
 
 
 def test_zero_shot_transfer_beats_chance_on_digits(digits):

@@ -156,7 +156,10 @@ def test_attr_shapes_is_compositional_and_seeded():
 
 def test_zsl_digits_split(monkeypatch):
     monkeypatch.delenv("FRUGALCV_DATA", raising=False)  # the counts below are mnist5k's
-    d = make_zsl_digits(num_train=200, num_test=100, seed=0)
+    d = make_zsl_digits(num_train=200, num_test=100, seed=0, embedded=True)
+    assert d.name == "zsl-digits5k" and "mnist5k" in d.source
+    with pytest.raises(FileNotFoundError, match="zsl-digits5k"):  # never a silent fallback
+        make_zsl_digits(num_train=200, num_test=100, seed=0)
     assert set(d.y_train.tolist()) == set(range(7)) and set(d.y_test_unseen.tolist()) == {7, 8, 9}
     assert len(d.y_test_unseen) == 90 and len(d.y_train) == 140  # 3/10 of 300; 7/10 of 200
     assert torch.equal(d.semantics, DIGIT_ATTRIBUTES)
@@ -168,4 +171,4 @@ def test_zsl_digits_split(monkeypatch):
 
 def test_bad_semantics_option():
     with pytest.raises(ValueError, match="valid options are attributes"):
-        make_zsl_digits(num_train=100, num_test=100, semantics="glove")
+        make_zsl_digits(num_train=100, num_test=100, semantics="glove", embedded=True)
