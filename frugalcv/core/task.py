@@ -123,7 +123,7 @@ class Task(nn.Module):
         check_finite(losses, fabric=fabric)
         fabric.backward(losses["loss"])
         if grad_clip > 0:
-            fabric.clip_gradients(forward, opt, max_norm=grad_clip)
+            clip_gradients(fabric, forward, opt, max_norm=grad_clip)
         opt.step()
         return losses
 
@@ -178,10 +178,30 @@ def clip_and_step(
     """
     if grad_clip > 0:
         if fabric is None:
-            torch.nn.utils.clip_grad_norm_(list(parameters), grad_clip)
+            norm = torch.nn.utils.clip_grad_norm_(list(parameters), grad_clip)
+            if not torch.isfinite(norm):
+                raise NonFiniteLossError(_NONFINITE_GRAD.format(norm=float(norm)))
         else:
-            fabric.clip_gradients(forward, optimizer, max_norm=grad_clip)
+            clip_gradients(fabric, forward, optimizer, max_norm=grad_clip)
     optimizer.step()
+
+
+_NONFINITE_GRAD = (
+    "the gradient norm is {norm} (non-finite) although the loss was finite: the update was "
+    "skipped; lower --optim.lr or set a smaller --train.grad_clip"
+)
+
+
+def clip_gradients(fabric: Any, forward: Any, optimizer: Any, *, max_norm: float) -> None:
+    """``fabric.clip_gradients``, with a non-finite gradient norm raised as
+    :class:`NonFiniteLossError` (the loop then stops with its checkpoint advice) rather than
+    torch's RuntimeError."""
+    try:
+        fabric.clip_gradients(forward, optimizer, max_norm=max_norm)
+    except RuntimeError as e:
+        if "non-finite" not in str(e):
+            raise
+        raise NonFiniteLossError(_NONFINITE_GRAD.format(norm="nan or inf")) from None
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
