@@ -33,7 +33,7 @@ from frugalcv.benchmarks.spec import Benchmark, Job, Output, RowSpec, ScheduleCh
 from frugalcv.core.config import apply_overrides, config_diff, to_dict
 from frugalcv.core.jsonio import read_json
 from frugalcv.reporting.format import format_table
-from frugalcv.reporting.results import PlateauCheck, Results, Row, write_results
+from frugalcv.reporting.results import Claim, PlateauCheck, Results, Row, write_results
 
 __all__ = [
     "Plan",
@@ -378,6 +378,12 @@ def aggregate(plan: Plan) -> list[Row]:
     """The benchmark's rows from its jobs' summaries, plus what ``measure`` adds to ``extra``."""
     outputs = {name: pj.outputs() for name, pj in plan.jobs.items()}
     rows = [_row(plan, spec, outputs) for spec in plan.benchmark.rows(plan.seeds)]
+    if plan.benchmark.explain_rows is not None:  # left out when their jobs are not in this run
+        rows += [
+            _row(plan, spec, outputs)
+            for spec in plan.benchmark.explain_rows(plan.seeds)
+            if all(src.job in plan.jobs for src in spec.sources)
+        ]
     if plan.benchmark.compute is not None:
         rows += plan.benchmark.compute(plan.seeds, plan.quick)
     if plan.benchmark.measure is not None:
@@ -387,6 +393,12 @@ def aggregate(plan: Plan) -> list[Row]:
             for r in rows
         ]
     return rows
+
+
+def claims_for(bench: Benchmark, rows: list[Row]) -> list[Claim]:
+    """The benchmark's claims, less explanation claims naming a row this run left out."""
+    names = {r.name for r in rows}
+    return [c for c in bench.claims if not c.explains or {c.left, c.right} <= names]
 
 
 def _plateau(plan: Plan, check: ScheduleCheck) -> PlateauCheck | None:
@@ -453,6 +465,7 @@ def run_benchmark(
         bench = get_benchmark(bench)
     plan = make_plan(bench, seeds=seeds, quick=quick, runs_dir=runs_dir)
     run_jobs(plan, jobs=jobs, echo=echo)
+    rows = aggregate(plan)
     command = f"frugalcv bench {bench.name} --seeds {','.join(map(str, plan.seeds))}"
     results = Results(
         benchmark=bench.name,
@@ -461,8 +474,8 @@ def run_benchmark(
         metric=bench.metric,
         higher_is_better=bench.higher_is_better,
         seeds=plan.seeds,
-        rows=aggregate(plan),
-        claims=list(bench.claims),
+        rows=rows,
+        claims=claims_for(bench, rows),
         plateau=plateau_checks(plan),
         notes=f"{bench.notes} {_data_note(plan)}",
         quick=quick,

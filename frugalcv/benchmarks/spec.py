@@ -163,6 +163,10 @@ class Benchmark:
             ``(seeds, quick) -> [Row]`` gives the rows directly; ``jobs`` and ``rows`` then
             return nothing (use :func:`no_jobs` and :func:`no_rows`).
         schedule_checks: plateau checks (:class:`ScheduleCheck`), reported with the claims.
+        explain_rows: ``seeds -> [RowSpec]``: rows of the explanation tests (failed claims
+            re-run under one changed condition), compared by claims with ``explains`` set. Like
+            a schedule check, a row whose jobs are not in the run (``--quick``) is left out, and
+            so is every explanation claim naming it.
     """
 
     name: str
@@ -180,6 +184,7 @@ class Benchmark:
     compute: Callable[[Sequence[int], bool], list[Row]] | None = None
     metric_range: tuple[float, float] | None = (0.0, 1.0)
     schedule_checks: tuple[ScheduleCheck, ...] = ()
+    explain_rows: Callable[[Sequence[int]], list[RowSpec]] | None = None
 
 
 def no_jobs(seeds: Sequence[int], quick: bool) -> list[Job]:

@@ -15,7 +15,8 @@ ZSL top-1, U and S are in ``extra``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from frugalcv.benchmarks.spec import (
@@ -92,6 +93,166 @@ def steps_per_eval(dataset: str, epochs: int) -> int:
     return max(1, (fit // BATCH) * epochs // EVALS)
 
 
+# ---------------------------------------------------------------------------------------------
+# Explanation tests: a failed claim re-run under one changed condition (benchmark protocol)
+
+EXTRA_SEEDS = 3  # the "+3 seeds" condition: is the gap within seed noise?
+
+
+def more_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
+    """The three seeds after the benchmark's own (3, 4, 5 for seeds 0, 1, 2)."""
+    return tuple(range(max(seeds) + 1, max(seeds) + 1 + EXTRA_SEEDS))
+
+
+def first_two(seeds: Sequence[int]) -> tuple[int, ...]:
+    return tuple(seeds[:2])
+
+
+def doubled_schedule(dataset: str) -> dict[str, Any]:
+    """Twice the epochs, the same number of validations."""
+    epochs = 2 * EPOCHS[dataset]
+    return {"train.epochs": epochs, "train.eval_every": steps_per_eval(dataset, epochs)}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One changed condition of the explanation tests.
+
+    Args:
+        key: job-folder prefix (``explain/<key>/...``).
+        label: row-name suffix (``"<data set>/<row label> [<label>]"``).
+        seeds: the seeds it trains, from the benchmark's seeds.
+        rows: the row keys it re-runs.
+        overrides: per data set, on top of the row's own settings.
+        with_benchmark_seeds: its rows also average the benchmark's own runs of the row (the
+            "+3 seeds" condition: 6 values per row).
+    """
+
+    key: str
+    label: str
+    seeds: Callable[[Sequence[int]], tuple[int, ...]]
+    rows: tuple[str, ...]
+    overrides: Callable[[str], dict[str, Any]] = field(default=lambda dataset: {})
+    with_benchmark_seeds: bool = False
+
+
+def explain_name(cond: Condition, dataset: str, seed: int, row: str) -> str:
+    return f"explain/{cond.key}/{job_name(dataset, seed, row)}"
+
+
+def explain_label(dataset: str, label: str, cond: Condition) -> str:
+    return f"{dataset}/{label} [{cond.label}]"
+
+
+def explain_jobs(
+    rows: dict[str, tuple[str, dict[str, Any]]],
+    conditions: Sequence[Condition],
+    seeds: Sequence[int],
+    quick: bool,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> list[Job]:
+    """Every (condition, data set, seed, row) run; none in ``--quick`` (its rows are left out)."""
+    if quick:
+        return []
+    out = []
+    for cond in conditions:
+        for dataset in DATASETS:
+            for seed in cond.seeds(seeds):
+                for row in cond.rows:
+                    overrides = {
+                        **common(dataset, seed, quick=False),
+                        **rows[row][1],
+                        **cond.overrides(dataset),
+                        **(extra or {}),
+                    }
+                    out.append(
+                        Job(
+                            name=explain_name(cond, dataset, seed, row),
+                            recipe="zsl",
+                            overrides=overrides,
+                        )
+                    )
+    return out
+
+
+def explain_row_specs(
+    rows: dict[str, tuple[str, dict[str, Any]]],
+    conditions: Sequence[Condition],
+    seeds: Sequence[int],
+    *,
+    source_row: Callable[[str], str],
+) -> list[RowSpec]:
+    """One row per (condition, data set, row key), named by :func:`explain_label`."""
+    out = []
+    for cond in conditions:
+        for dataset in DATASETS:
+            for row in cond.rows:
+                own = cond.seeds(seeds)
+                sources = (
+                    tuple(Source(job_name(dataset, s, row), row=source_row(row)) for s in seeds)
+                    if cond.with_benchmark_seeds
+                    else ()
+                )
+                sources += tuple(
+                    Source(explain_name(cond, dataset, s, row), row=source_row(row)) for s in own
+                )
+                out.append(
+                    RowSpec(
+                        name=explain_label(dataset, rows[row][0], cond),
+                        sources=sources,
+                        metric="gzsl_h",
+                        copy=("params", "macs"),
+                        mean={**TRAINED_EXTRA, **epoch_s()},
+                    )
+                )
+    return out
+
+
+def explain_claims(
+    rows: dict[str, tuple[str, dict[str, Any]]],
+    conditions: Sequence[Condition],
+    pairs: Sequence[tuple[str, str, str]],
+) -> tuple[Claim, ...]:
+    """``pairs``: (claim words, left row key, right row key), re-stated under each condition
+    that re-runs both rows; ``explains`` names the benchmark's claim of the same words."""
+    out = []
+    for cond in conditions:
+        for dataset in DATASETS:
+            for words, left, right in pairs:
+                if left in cond.rows and right in cond.rows:
+                    out.append(
+                        Claim(
+                            text=f"{dataset} [{cond.label}]: {words}",
+                            left=explain_label(dataset, rows[left][0], cond),
+                            op=">",
+                            right=explain_label(dataset, rows[right][0], cond),
+                            explains=f"{dataset}: {words}",
+                        )
+                    )
+    return tuple(out)
+
+
+# The BGSNet claims that fail on at least one set: more seeds and twice the schedule.
+EXPLAIN = (
+    Condition(
+        "seeds",
+        f"+{EXTRA_SEEDS} seeds",
+        more_seeds,
+        ("gnet", "bsnet", "bgsnet", "no_bal"),
+        with_benchmark_seeds=True,
+    ),
+    Condition(
+        "x2", "2x epochs", first_two, ("gnet", "bsnet", "bgsnet"), overrides=doubled_schedule
+    ),
+)
+EXPLAINED = (
+    ("BGSNet beats GNet alone on H", "bgsnet", "gnet"),
+    ("BGSNet beats BSNet alone on H", "bgsnet", "bsnet"),
+    ("the dataset-level balance adds to BGSNet", "bgsnet", "no_bal"),
+)
+
+
 def job_name(dataset: str, seed: int, row: str) -> str:
     return f"{dataset}/seed{seed}/{row}"
 
@@ -146,7 +307,15 @@ def schedule_checks() -> tuple[ScheduleCheck, ...]:
 
 
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    return method_jobs({**BASELINE_ROWS, **BGSNET_ROWS}, seeds, quick) + study_jobs(seeds, quick)
+    return (
+        method_jobs({**BASELINE_ROWS, **BGSNET_ROWS}, seeds, quick)
+        + study_jobs(seeds, quick)
+        + explain_jobs(BGSNET_ROWS, EXPLAIN, seeds, quick)
+    )
+
+
+def explain_rows(seeds: Sequence[int]) -> list[RowSpec]:
+    return explain_row_specs(BGSNET_ROWS, EXPLAIN, seeds, source_row=lambda row: "bgsnet")
 
 
 ZSL_EXTRA = {
@@ -231,7 +400,7 @@ def _claims() -> tuple[Claim, ...]:
                 right=f"{d}/BGSNet w/o dataset balance",
             )
         )
-    return tuple(out)
+    return tuple(out) + explain_claims(BGSNET_ROWS, EXPLAIN, EXPLAINED)
 
 
 BENCHMARK = Benchmark(
@@ -258,4 +427,5 @@ BENCHMARK = Benchmark(
     "gamma, epoch_s (wall seconds per epoch incl. validations). Oracle: ridge classifiers "
     "given half of each test class's labels, on the ESZSL backbone's features.",
     schedule_checks=schedule_checks(),
+    explain_rows=explain_rows,
 )

@@ -192,7 +192,7 @@ def _summary_section(loaded: list[tuple[str, Results]]) -> list[str]:
     header = ["benchmark", "claim", "verdict", "left (mean ± std)", "right (mean ± std)"]
     rows = []
     for _, res in loaded:
-        results = res.evaluate_claims()
+        results = [cr for cr in res.evaluate_claims() if not cr.claim.explains]
         if not results:
             rows.append([res.benchmark, "(no claims stated)", "—", "—", "—"])
         for cr in results:
@@ -207,9 +207,16 @@ def _summary_section(loaded: list[tuple[str, Results]]) -> list[str]:
                     format_mean_std(cr.right.mean, cr.right.std, n=cr.right.n),
                 ]
             )
-    held = sum(cr.holds for _, r in loaded for cr in r.evaluate_claims())
-    total = sum(len(r.claims) for _, r in loaded)
+    paper = [cr for _, r in loaded for cr in r.evaluate_claims() if not cr.claim.explains]
+    held, total = sum(cr.holds for cr in paper), len(paper)
     md += [f"{held} of {total} claims hold (decided from the row means at build time).", ""]
+    explained = sum(bool(c.explains) for _, r in loaded for c in r.claims)
+    if explained:
+        md += [
+            f"{explained} explanation tests re-state failed claims under one changed condition "
+            "(listed under each benchmark).",
+            "",
+        ]
     md += _md_table(header, rows, ["l", "l", "l", "r", "r"]) + [""]
     checks = [(res.benchmark, p) for _, res in loaded for p in res.plateau]
     if checks:
@@ -248,9 +255,18 @@ def _results_section(
     md += _md_table(header, rows, ["l", "r", "r", *["r"] * len(keys)])
     md.append("")
     claims = results.evaluate_claims()
-    if claims:
+    paper = [cr for cr in claims if not cr.claim.explains]
+    tests = [cr for cr in claims if cr.claim.explains]
+    if paper:
         md += ["Claims:", ""]
-        md += [f"- **{cr.verdict}**: {cr.describe().split(': ', 1)[1]}" for cr in claims]
+        md += [f"- **{cr.verdict}**: {cr.describe().split(': ', 1)[1]}" for cr in paper]
+        md.append("")
+    if tests:
+        md += ["Explanation tests (a claim re-stated under one changed condition):", ""]
+        md += [
+            f"- **{cr.verdict}**: {cr.describe().split(': ', 1)[1]} (re-tests: {cr.claim.explains})"
+            for cr in tests
+        ]
         md.append("")
     if results.plateau:
         md += ["Schedule study (doubling the schedule, one seed):", ""]

@@ -64,9 +64,10 @@ def test_quick_contract(name, quick_runs, committed_results):
         if bench.metric_range is not None:  # accuracies, mIoU, mAP
             lo, hi = bench.metric_range
             assert lo <= row.mean <= hi, (row.name, row.mean)
-    assert res.claims == list(bench.claims) and res.claims
+    paper = [c for c in bench.claims if not c.explains]  # explanation tests: not in --quick
+    assert res.claims == paper and res.claims
     verdicts = res.evaluate_claims()
-    assert len(verdicts) == len(bench.claims)
+    assert len(verdicts) == len(paper)
     means = {r.name: r.mean for r in res.rows}
     decide = {
         ">": lambda a, b, m: a - b > m,

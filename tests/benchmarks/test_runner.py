@@ -230,3 +230,87 @@ def test_plateau_check_verdict_and_bad_values():
     assert not PlateauCheck(row="a", what="e 1 -> 2", value=0.80, doubled=0.78).holds  # a drop too
     with pytest.raises(ValueError, match="finite"):
         PlateauCheck(row="a", what="x", value=float("nan"), doubled=0.5)
+
+
+@pytest.mark.recipe
+def test_explanation_rows_and_claims_are_kept_only_when_their_jobs_ran(tmp_path):
+    """An explanation test (a claim re-stated under one changed condition) gets its own rows and a
+    claim with ``explains``; a run without its jobs (here: quick) leaves both out, the paper's
+    claims stay, and the report counts only the paper's claims."""
+    from frugalcv.reporting.report import build_report
+
+    def jobs(seeds, quick):
+        out = [
+            Job(name=f"{m}/seed{s}", recipe="classify", overrides=_tiny(s, m))
+            for m in ("tiny_cnn", "resnet8")
+            for s in seeds
+        ]
+        if not quick:
+            out += [
+                Job(
+                    name=f"x2/{m}",
+                    recipe="classify",
+                    overrides={**_tiny(0, m), "train.max_steps": 8},
+                )
+                for m in ("tiny_cnn", "resnet8")
+            ]
+        return out
+
+    def explain_rows(seeds):
+        return [
+            RowSpec(name=f"{m} [2x steps]", sources=(Source(f"x2/{m}"),), metric="acc")
+            for m in ("tiny_cnn", "resnet8")
+        ]
+
+    paper = Claim(text="resnet beats cnn", left="resnet8", op=">", right="tiny_cnn")
+    test = Claim(
+        text="[2x steps] resnet beats cnn",
+        left="resnet8 [2x steps]",
+        op=">",
+        right="tiny_cnn [2x steps]",
+        explains="resnet beats cnn",
+    )
+    bench = _bench(jobs=jobs, claims=(paper, test), explain_rows=explain_rows)
+    kw = dict(results_dir=tmp_path / "r", runs_dir=tmp_path / "a", echo=lambda s: None)
+    res, path = run_benchmark(bench, **kw)
+    assert [r.name for r in res.rows][-2:] == ["tiny_cnn [2x steps]", "resnet8 [2x steps]"]
+    assert res.claims == [paper, test]
+    assert read_results(path).claims == [paper, test]  # `explains` survives the file
+    quick, _ = run_benchmark(bench, quick=True, **kw)
+    assert [r.name for r in quick.rows] == ["tiny_cnn", "resnet8"] and quick.claims == [paper]
+    report = build_report(results_dir=tmp_path / "r", out_dir=tmp_path / "rep", runs_dir=None)
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "1 explanation tests re-state failed claims" in md
+    assert "(re-tests: resnet beats cnn)" in md
+    assert report is not None
+
+
+def test_zsl_and_erpcnet_explanation_tests_name_rows_their_plans_train():
+    """Every explanation row is fed by jobs of the full plan, every claim names existing rows, the
+    explanation jobs change only their condition's keys, and --quick plans none of them."""
+    from frugalcv.benchmarks import get_benchmark
+    from frugalcv.core.config import to_dict
+
+    for name in ("zsl", "erpcnet"):
+        bench = get_benchmark(name)
+        plan = make_plan(bench, check_data=False, runs_dir="/nonexistent-runs")
+        names = {r.name for r in bench.rows(plan.seeds) + bench.explain_rows(plan.seeds)}
+        for spec in bench.explain_rows(plan.seeds):
+            assert all(src.job in plan.jobs for src in spec.sources), spec.name
+        assert all({c.left, c.right} <= names for c in bench.claims)
+        tests = [c for c in bench.claims if c.explains]
+        assert tests and all(c.explains in {p.text for p in bench.claims} for c in tests)
+        x2 = plan.config(
+            "explain/x2/zsl-digits/seed0/" + ("bgsnet" if name == "zsl" else "erpcnet")
+        )
+        base = plan.config("zsl-digits/seed0/" + ("bgsnet" if name == "zsl" else "erpcnet"))
+        flat = lambda c: {  # noqa: E731
+            f"{g}.{k}": v
+            for g, d in to_dict(c).items()
+            if isinstance(d, dict)
+            for k, v in d.items()
+        }
+        changed = {k for k, v in flat(x2).items() if flat(base)[k] != v}
+        assert changed == {"train.epochs", "train.eval_every", "train.out_dir"}
+        quick = make_plan(bench, quick=True, check_data=False, runs_dir="/nonexistent-runs")
+        assert not any(j.startswith("explain/") for j in quick.jobs)
