@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalcv.benchmarks import zsl as zb
-from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
 
 ERPC_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "global": ("global-only", {"zsl.method": "erpcnet", "erpcnet.use_localities": False}),
@@ -74,6 +74,18 @@ def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
         )
     explain = zb.explain_jobs(ERPC_ROWS, EXPLAIN, seeds, quick, extra={"train.log_every": 1})
     return out + zb.study_jobs(seeds, quick) + explain
+
+
+def figures(seeds: Sequence[int]) -> list[tuple[str, Source]]:
+    """The localities each policy chose on one test image (seed ``seeds[0]``, per data set)."""
+    return [
+        (
+            f"{dataset}, seed {seeds[0]}: {label}'s localities on one test image, numbered by step",
+            Source(zb.job_name(dataset, seeds[0], row), row="localities.png"),
+        )
+        for dataset in zb.DATASETS
+        for row, label in (("erpcnet", "ERPCNet"), ("no_entropy", "ERPCNet w/o entropy"))
+    ]
 
 
 def explain_rows(seeds: Sequence[int]) -> list[RowSpec]:
@@ -295,4 +307,5 @@ BENCHMARK = Benchmark(
     measure=measure,
     schedule_checks=zb.schedule_checks(),
     explain_rows=explain_rows,
+    figures=figures,
 )

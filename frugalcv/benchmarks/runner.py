@@ -33,7 +33,14 @@ from frugalcv.benchmarks.spec import Benchmark, Job, Output, RowSpec, ScheduleCh
 from frugalcv.core.config import apply_overrides, config_diff, to_dict
 from frugalcv.core.jsonio import read_json
 from frugalcv.reporting.format import format_table
-from frugalcv.reporting.results import Claim, PlateauCheck, Results, Row, write_results
+from frugalcv.reporting.results import (
+    Claim,
+    Figure,
+    PlateauCheck,
+    Results,
+    Row,
+    write_results,
+)
 
 __all__ = [
     "Plan",
@@ -395,6 +402,25 @@ def aggregate(plan: Plan) -> list[Row]:
     return rows
 
 
+def copy_figures(plan: Plan, results_file: Path) -> list[Figure]:
+    """Copy the pictures the benchmark declares (those its runs drew) next to the results file."""
+    if plan.benchmark.figures is None:
+        return []
+    import shutil
+
+    out = []
+    folder = results_file.parent / "figures"
+    for caption, src in plan.benchmark.figures(plan.seeds):
+        image = plan.dir(src.job) / str(src.row) if src.job in plan.jobs else None
+        if image is None or not image.is_file():
+            continue
+        name = f"{results_file.stem}__{src.job}__{Path(str(src.row)).name}".replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image, folder / name)
+        out.append(Figure(caption=caption, path=f"figures/{name}"))
+    return out
+
+
 def claims_for(bench: Benchmark, rows: list[Row]) -> list[Claim]:
     """The benchmark's claims, less explanation claims naming a row this run left out."""
     names = {r.name for r in rows}
@@ -481,6 +507,7 @@ def run_benchmark(
         quick=quick,
     )
     path = results_path(bench.name, quick=quick, results_dir=results_dir)
+    results.figures = copy_figures(plan, path)
     write_results(path, results)
     from rich.console import Console
 

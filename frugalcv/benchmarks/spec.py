@@ -167,6 +167,9 @@ class Benchmark:
             re-run under one changed condition), compared by claims with ``explains`` set. Like
             a schedule check, a row whose jobs are not in the run (``--quick``) is left out, and
             so is every explanation claim naming it.
+        figures: ``seeds -> [(caption, Source)]``: pictures the runs draw, ``Source.row`` being
+            the image's path inside the job's folder; the runner copies those that exist next to
+            the results file (``figures/``) and the report shows them.
     """
 
     name: str
@@ -185,6 +188,7 @@ class Benchmark:
     metric_range: tuple[float, float] | None = (0.0, 1.0)
     schedule_checks: tuple[ScheduleCheck, ...] = ()
     explain_rows: Callable[[Sequence[int]], list[RowSpec]] | None = None
+    figures: Callable[[Sequence[int]], list[tuple[str, Source]]] | None = None
 
 
 def no_jobs(seeds: Sequence[int], quick: bool) -> list[Job]:

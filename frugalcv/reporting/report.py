@@ -23,6 +23,7 @@ import datetime
 import json
 import logging
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,7 +228,13 @@ def _summary_section(loaded: list[tuple[str, Results]]) -> list[str]:
 
 
 def _results_section(
-    name: str, results: Results, fig_dir: Path, taken: set[str], warnings: list[str]
+    name: str,
+    results: Results,
+    fig_dir: Path,
+    taken: set[str],
+    warnings: list[str],
+    *,
+    folder: Path,
 ) -> list[str]:
     md = [f"### {results.benchmark}" + (" (quick smoke run)" if results.quick else ""), ""]
     md.append(
@@ -285,6 +292,14 @@ def _results_section(
             )
     except Exception as e:  # a plot must never take the whole report down
         warnings.append(f"`{name}`: could not plot ({type(e).__name__}: {e})")
+    for fig in results.figures:  # drawn by the runs, copied next to the results file
+        source = folder / fig.path
+        if not source.is_file():
+            warnings.append(f"`{name}`: figure {fig.path} is missing")
+            continue
+        target = f"{slug}_{Path(fig.path).name}"
+        shutil.copyfile(source, fig_dir / target)
+        figures.append((fig.caption, target))
     for alt, fig in figures:
         md += [f"![{alt}](figures/{fig})", ""]
     return md
@@ -433,7 +448,7 @@ def build_report(*, results_dir: Path, runs_dir: Path | None, out_dir: Path) -> 
     shown_results = display_path(results_dir)
     bench_md: list[str] = ["## Benchmarks", ""]
     for name, results in loaded:
-        bench_md += _results_section(name, results, fig_dir, taken, warnings)
+        bench_md += _results_section(name, results, fig_dir, taken, warnings, folder=results_dir)
     if not loaded:
         bench_md += [f"No benchmark results yet (no readable `*.json` in `{shown_results}`).", ""]
 

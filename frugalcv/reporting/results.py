@@ -260,6 +260,25 @@ class ClaimResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Figure:
+    """A picture a run drew (e.g. ERPCNet's chosen localities), kept with the results.
+
+    Args:
+        caption: what it shows, in words.
+        path: the image, relative to the results file's folder (``figures/<file>.png``).
+    """
+
+    caption: str
+    path: str
+
+    def __post_init__(self) -> None:
+        if not self.caption or not self.path or Path(self.path).is_absolute():
+            raise ValueError(
+                f"Figure needs a caption and a path relative to the results file; got {self!r}."
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlateauCheck:
     """A schedule study, as data: one row trained once at the benchmark's schedule and at double it.
 
@@ -328,6 +347,7 @@ class Results:
         date: ISO date (today when left out).
         notes: free text (settings, deviations, diverged seeds).
         quick: True for a ``--quick`` smoke run (never a committed result).
+        figures: pictures drawn by the runs (:class:`Figure`), shown by the report.
     """
 
     benchmark: str
@@ -343,6 +363,7 @@ class Results:
     date: str = field(default_factory=_today)
     notes: str = ""
     quick: bool = False
+    figures: list[Figure] = field(default_factory=list)
 
     def check(self) -> None:
         """Whole-file checks: at least one row, unique names, claims naming existing rows."""
@@ -402,7 +423,7 @@ class Results:
             "date": self.date,
             "notes": portable(self.notes),
             "quick": self.quick,
-        }
+        } | ({"figures": [dataclasses.asdict(f) for f in self.figures]} if self.figures else {})
 
     @classmethod
     def from_dict(cls, data: dict) -> Results:

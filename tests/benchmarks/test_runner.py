@@ -1,5 +1,7 @@
 """The runner: dependency order, up-front config checks, resume, --jobs 2 == --jobs 1, CLI."""
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -312,5 +314,36 @@ def test_zsl_and_erpcnet_explanation_tests_name_rows_their_plans_train():
         }
         changed = {k for k, v in flat(x2).items() if flat(base)[k] != v}
         assert changed == {"train.epochs", "train.eval_every", "train.out_dir"}
+        if bench.figures is not None:  # erpcnet: the localities its policies chose
+            assert all(src.job in plan.jobs for _, src in bench.figures(plan.seeds))
         quick = make_plan(bench, quick=True, check_data=False, runs_dir="/nonexistent-runs")
         assert not any(j.startswith("explain/") for j in quick.jobs)
+
+
+@pytest.mark.recipe
+def test_figures_drawn_by_runs_are_copied_next_to_the_results_and_shown_in_the_report(tmp_path):
+    """A declared picture that a run wrote travels with the results file (``figures/``) and the
+    report embeds it; one the runs did not write is left out, never invented."""
+    from frugalcv.reporting.report import build_report
+    from frugalcv.reporting.results import Figure
+
+    def figures(seeds):
+        return [
+            ("the run's config", Source(f"tiny_cnn/seed{seeds[0]}", row="config.json")),
+            ("never drawn", Source(f"tiny_cnn/seed{seeds[0]}", row="nope.png")),
+        ]
+
+    bench = _bench(figures=figures)
+    res, path = run_benchmark(
+        bench, results_dir=tmp_path / "r", runs_dir=tmp_path / "a", echo=lambda s: None
+    )
+    (fig,) = res.figures
+    assert fig.caption == "the run's config" and not Path(fig.path).is_absolute()
+    copied = path.parent / fig.path
+    assert copied.read_text() == (tmp_path / "a/bench/toy/tiny_cnn/seed0/config.json").read_text()
+    assert read_results(path).figures == [fig]
+    build_report(results_dir=tmp_path / "r", out_dir=tmp_path / "rep", runs_dir=None)
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "![the run's config](figures/" in md and "never drawn" not in md
+    with pytest.raises(ValueError, match="relative"):
+        Figure(caption="x", path=str(tmp_path / "abs.png"))
