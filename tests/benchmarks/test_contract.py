@@ -6,6 +6,7 @@ quick seeds, finite values, claims that name existing rows and evaluate, and no 
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +14,10 @@ from typer.testing import CliRunner
 from frugalcv.benchmarks import BENCHMARKS, get_benchmark
 from frugalcv.benchmarks.runner import make_plan
 from frugalcv.cli import app
+
 from frugalcv.reporting.results import find_absolute_paths, read_results
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
 pytestmark = pytest.mark.recipe
 
@@ -89,11 +93,15 @@ def test_quick_contract(name, quick_runs, committed_results):
     committed = committed_results(name)
     if committed is None:
         pytest.skip(f"no committed benchmarks/results/{name}.json yet: run `frugalcv bench {name}`")
+    explain = {r.name for r in bench.explain_rows(committed.seeds)} if bench.explain_rows else set()
+    rows = [r.name for r in committed.rows if r.name not in explain]  # quick runs no explanations
     if bench.compute is None:
-        assert [r.name for r in committed.rows] == [r.name for r in res.rows]
+        assert rows == [r.name for r in res.rows]
     else:  # a timing benchmark's --quick may leave out its slowest rows (torch.compile)
-        assert {r.name for r in res.rows} <= {r.name for r in committed.rows}
-    assert committed.claims == res.claims
+        assert {r.name for r in res.rows} <= set(rows)
+    assert [c for c in committed.claims if not c.explains] == res.claims
+    assert {c.left for c in committed.claims if c.explains} <= explain | set(rows)
+    assert all((RESULTS / f.path).is_file() for f in committed.figures)  # committed with it
     assert committed.metric == res.metric and committed.dataset == res.dataset
 
 
@@ -124,9 +132,7 @@ def test_ickd_ablation_runs_from_an_empty_runs_folder(quick_runs):
 
 @pytest.fixture
 def committed_results():
-    from pathlib import Path
-
-    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    folder = RESULTS
 
     def read(name):
         path = folder / f"{name}.json"
