@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from frugalcv.benchmarks import BENCHMARKS, get_benchmark
 from frugalcv.benchmarks.runner import make_plan
 from frugalcv.cli import app
-
 from frugalcv.reporting.results import find_absolute_paths, read_results
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
