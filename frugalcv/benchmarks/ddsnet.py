@@ -148,6 +148,26 @@ def rows(seeds: Sequence[int]) -> list[RowSpec]:
     return out
 
 
+def figures(seeds: Sequence[int]) -> list[tuple[str, Source]]:
+    """Per noise setting (seed ``seeds[0]``): PSNR against MACs of every row with the tailoring
+    ladder, and the denoised test tiles."""
+    out = []
+    for setting in SETTINGS:
+        job = f"sigma{setting}/seed{seeds[0]}"
+        out += [
+            (
+                f"sigma {setting}, seed {seeds[0]}: test PSNR vs MACs (static, supernet, tailored "
+                "rungs, DDS-Net) and the tailoring ladder",
+                Source(job, row="ddsnet_psnr_vs_macs.png"),
+            ),
+            (
+                f"sigma {setting}, seed {seeds[0]}: denoised test tiles",
+                Source(job, row="ddsnet_denoised.png"),
+            ),
+        ]
+    return out
+
+
 def claims() -> tuple[Claim, ...]:
     out = []
     for setting in SETTINGS:
@@ -177,6 +197,7 @@ def claims() -> tuple[Claim, ...]:
 
 
 BENCHMARK = Benchmark(
+    figures=figures,
     name="ddsnet",
     about="DDS-Net: dynamic vs tailored vs uniform vs static DnCNNs vs NLM/wavelet/TV, "
     "sigma 25 and blind",
