@@ -47,7 +47,7 @@ from frugalcv.core.config import (
 )
 from frugalcv.core.hooks import Hook, JsonlLogger, ProgressHook
 from frugalcv.core.jsonio import read_json, write_json
-from frugalcv.core.task import NonFiniteLossError, Task, fabric_batch
+from frugalcv.core.task import NonFiniteLossError, Task, external_state, fabric_batch
 
 # A learning-rate schedule: (step, total_steps, steps_per_epoch) -> multiplier of the base lr.
 Schedule = Callable[[int, int, int], float]
@@ -453,7 +453,22 @@ def fit(
     saved_step: int | None = None  # step of this folder's last.pt (None: none written yet)
     if state is not None:
         source = resumed_from["path"] if resumed_from else str(ckpt_path)
-        load_state_dict_checked(task, state["task"], source=source)
+        saved_task = state["task"]
+        if "external" in state:  # frozen submodules (a teacher) were left out: check, then fill
+            _, sha = external_state(task)
+            if sha != state["external"]["sha256"]:
+                names = ", ".join(state["external"]["modules"])
+                raise CheckpointError(
+                    f"{source} was trained under other weights of its {names} than this run "
+                    f"loaded. Point the run at the {names} it was trained with (e.g. "
+                    "--distill.teacher_ckpt), or start a new --train.out_dir."
+                )
+            prefixes = tuple(f"{m}." for m in state["external"]["modules"])
+            saved_task = {
+                **{k: v for k, v in task.state_dict().items() if k.startswith(prefixes)},
+                **saved_task,
+            }
+        load_state_dict_checked(task, saved_task, source=source)
         if len(state["optimizers"]) != len(optimizers):
             raise CheckpointError(
                 f"{source} holds {len(state['optimizers'])} optimizer states but this run has "
@@ -564,10 +579,13 @@ def fit(
             extra = {}
             if full_identity is not None:
                 extra = {"fingerprint": fingerprint, "identity": full_identity, "stage": stage}
+            own, external_sha = external_state(task)
+            if external_sha:
+                extra["external"] = {"modules": list(task.external), "sha256": external_sha}
             save_checkpoint(
                 ckpt_path,
                 {
-                    "task": task.state_dict(),
+                    "task": own,
                     "model": task.deployable().state_dict(),
                     "optimizers": [o.state_dict() for o in optimizers],
                     "hooks": {k: h.state_dict() for k, h in stateful.items()},

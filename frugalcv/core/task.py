@@ -9,6 +9,7 @@ key is logged. Methods with unusual updates (several widths per batch, bilevel N
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,9 +24,14 @@ class Task(nn.Module):
         monitor: ``(metric, "max" | "min")``, what "best" means for this task (a key that
             :meth:`evaluate` returns). ``train.monitor`` overrides it; a key the task never
             reports is an error at the first evaluation.
+        external: names of frozen submodules whose weights come from elsewhere (a distillation
+            teacher loaded from its own checkpoint). Checkpoints leave their weights out (a
+            student's last.pt stays small enough to move between machines) and keep a sha256 of
+            them instead: resuming under other weights is refused.
     """
 
     monitor: tuple[str, str] = ("loss", "min")
+    external: tuple[str, ...] = ()
 
     def deployable(self) -> nn.Module:
         """The model a user deploys (saved under ``"model"`` in every checkpoint).
@@ -245,3 +251,21 @@ def check_finite(losses: dict[str, Tensor], *, fabric: Any = None) -> None:
             raise NonFiniteLossError("non-finite loss on another process (this one was finite)")
     if bad:
         raise NonFiniteLossError(f"non-finite loss terms {bad}")
+
+
+def external_state(task: Task) -> tuple[dict[str, Tensor], str]:
+    """``(state without the external submodules, sha256 of theirs)``; ``""`` when none."""
+    prefixes = tuple(f"{name}." for name in task.external)
+    state = task.state_dict()
+    if not prefixes:
+        return state, ""
+    digest = hashlib.sha256()
+    own = {}
+    for key, value in state.items():
+        if key.startswith(prefixes):
+            digest.update(key.encode())
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+        else:
+            own[key] = value
+    return own, digest.hexdigest()

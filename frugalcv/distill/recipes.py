@@ -159,9 +159,13 @@ class DistillTask(Task):
         stage: the distilled map: 0 = ``forward_features`` (the last stage, as the authors);
             k >= 1 = ``forward_intermediates(x)[k - 1]`` of both models (logits still come from
             the last stage).
+
+    The teacher is ``external``: checkpoints keep the student's state and the teacher's
+    checksum, not the teacher's weights (it is reloaded from ``distill.teacher_ckpt``).
     """
 
     monitor = ("acc", "max")
+    external = ("teacher",)
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from frugalcv import classify
-from frugalcv.core.checkpoint import load_checkpoint
+from frugalcv.core.checkpoint import CheckpointError, load_checkpoint
 from frugalcv.core.config import ConfigError, apply_overrides
 from frugalcv.distill import recipes as ickd_recipe
 from frugalcv.distill import seg_recipe
@@ -123,6 +123,23 @@ def test_ickd_recipe_trains_teacher_then_each_student_row(tmp_path):
     s2 = ickd_recipe.run(cfg2, preset="test")
     assert [r["name"] for r in s2["rows"]] == ["teacher", "ickd"]
     assert s2["rows"][1]["final"]["acc"] > 0.6
+    # A student's checkpoint leaves the (external) teacher out and keeps its checksum instead.
+    row_ckpt = next((tmp_path / "b").rglob("ickd/last.pt"))
+    state = torch.load(row_ckpt, weights_only=True)
+    assert not any(k.startswith("teacher.") for k in state["task"])
+    assert state["external"]["modules"] == ["teacher"] and len(state["external"]["sha256"]) == 64
+    # Resuming refills the teacher from distill.teacher_ckpt and checks it is the same one.
+    (row_ckpt.parent / "summary.json").unlink()
+    again = ickd_recipe.run(cfg2, preset="test")
+    assert again["rows"][1]["final"]["acc"] == s2["rows"][1]["final"]["acc"]
+    teacher_file = tmp_path / "ickd/teacher/last.pt"
+    t = torch.load(teacher_file, weights_only=True)
+    key = next(k for k, v in t["model"].items() if v.is_floating_point())
+    t["model"][key] = t["model"][key] + 0.01  # another teacher behind the same path
+    torch.save(t, teacher_file)
+    (row_ckpt.parent / "summary.json").unlink()
+    with pytest.raises(CheckpointError, match="other weights of its teacher"):
+        ickd_recipe.run(cfg2, preset="test")
 
 
 def test_ickd_seg_recipe_reports_miou_for_each_grid(tmp_path):
