@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from frugalcv.benchmarks.ickd import optim_overrides
 from frugalcv.benchmarks.spec import (
     Benchmark,
     Claim,
@@ -19,7 +20,6 @@ from frugalcv.benchmarks.spec import (
     RowSpec,
     ScheduleCheck,
     Source,
-    scaled_milestones,
 )
 
 DATASETS = ("mnist-back", "mnist-rot-back")
@@ -40,14 +40,7 @@ def _job(name: str, dataset: str, model: str, seed: int, *, epochs: int, quick: 
             "data.num_train": QUICK_SIZE if quick else NUM_TRAIN,
             "data.num_test": QUICK_SIZE if quick else 0,  # 0 = all (10000 from full MNIST)
             "model.name": model,
-            "optim.lr": 0.05,  # RepDistiller / ICKD
-            "optim.momentum": 0.9,
-            "optim.weight_decay": 5e-4,
-            "optim.schedule": "multistep",
-            "optim.milestones": scaled_milestones(epochs),
-            "optim.warmup_steps": 0,
-            "train.batch_size": 64,
-            "train.epochs": 1 if quick else epochs,
+            **optim_overrides(epochs, quick=quick),  # the ICKD rows' schedule: same baselines
             "train.seed": seed,
         },
     )
