@@ -184,6 +184,14 @@ class SegData:
 # folders and names
 
 
+def check_subset_sizes(num_train: object, num_test: object, *, name: str = "") -> None:
+    """Raise ValueError unless each size is None (the whole split) or a positive integer."""
+    prefix = f"{name}: " if name else ""
+    for arg, value in (("num_train", num_train), ("num_test", num_test)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{prefix}{arg} must be a positive integer or None, got {value!r}")
+
+
 def data_root(root: str | Path | None = None, *, required: bool = True) -> Path | None:
     """The folder that holds real data sets: `root` if given, else the FRUGALCV_DATA variable.
 

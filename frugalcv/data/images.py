@@ -19,7 +19,13 @@ import difflib
 from collections.abc import Callable
 from pathlib import Path
 
-from frugalcv.data.base import ImageData, cache_dir, data_root, stratified_indices
+from frugalcv.data.base import (
+    ImageData,
+    cache_dir,
+    check_subset_sizes,
+    data_root,
+    stratified_indices,
+)
 from frugalcv.data.composites import load_mnist_back, load_mnist_rot_back
 from frugalcv.data.digits import (
     load_digits,
@@ -140,9 +146,7 @@ def load_images(
             given); the message names the fix and, for MNIST-based sets, the embedded stand-in.
     """
     loader = _loader(name)
-    for arg, value in (("num_train", num_train), ("num_test", num_test)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
+    check_subset_sizes(num_train, num_test)
     return loader(root=root, seed=seed, num_train=num_train, num_test=num_test)
 
 

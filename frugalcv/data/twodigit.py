@@ -39,6 +39,7 @@ from torch import Tensor
 
 from frugalcv.data.base import (
     ImageData,
+    check_subset_sizes,
     data_source,
     stream_generator,
     tensor_fingerprint,
@@ -143,12 +144,6 @@ def _load(
     return cached_image_data(name, key, build, num_classes=NUM_CLASSES, source=source)
 
 
-def _check_sizes(name: str, num_train: int | None, num_test: int | None) -> None:
-    for arg, value in (("num_train", num_train), ("num_test", num_test)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name}: {arg} must be a positive integer or None, got {value!r}")
-
-
 def load_mnist_rot_back_2digit(
     *,
     root: str | Path | None = None,
@@ -173,7 +168,7 @@ def load_mnist_rot_back_2digit(
         ValueError: a size that is not a positive integer.
     """
     name = "mnist-rot-back-2digit"
-    _check_sizes(name, num_train, num_test)
+    check_subset_sizes(num_train, num_test, name=name)
     path = require_mnist(name, root=root, embedded="mnist5k-rot-back-2digit")
     digits = read_mnist(path)
     return _load(
@@ -203,7 +198,7 @@ def load_mnist5k_rot_back_2digit(
         num_test: test images (None: 500, about one use per test digit).
     """
     name = "mnist5k-rot-back-2digit"
-    _check_sizes(name, num_train, num_test)
+    check_subset_sizes(num_train, num_test, name=name)
     return _load(
         name,
         digits=None,  # read lazily: mnist5k parsing is the slow part of a cache hit
