@@ -12,6 +12,7 @@ import torch
 from frugalcv.core.config import ConfigError, TrainConfig
 from frugalcv.core.loader import TensorLoader
 from frugalcv.core.loop import batch_scope_note, check_batch_scope
+from frugalcv.testing import classify_cli
 
 pytestmark = pytest.mark.unit
 
@@ -43,24 +44,15 @@ def test_the_per_process_scope_warns_and_an_uneven_global_batch_is_refused():
 def _run(tmp_path, name, *args):
     out = tmp_path / name
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FRUGALCV_CACHE": str(tmp_path / "cache")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "frugalcv",
-        "run",
-        "classify",
-        "--data.name=digits",
-        "--model.name=tiny_cnn",
+    args = (
         "--data.augment=false",
-        "--train.accelerator=cpu",
         "--train.epochs=1",
-        "--train.batch_size=32",
-        "--train.progress=false",
         "--optim.schedule=constant",
         "--optim.warmup_steps=0",
         f"--train.out_dir={out}",
         *args,
-    ]
+    )
+    cmd = [sys.executable, "-m", "frugalcv", *classify_cli(max_steps=0, extra=args)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "summary.json").read_text()), proc.stderr
