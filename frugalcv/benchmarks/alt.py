@@ -32,6 +32,7 @@ NUM_TRAIN, NUM_TEST, NUM_FRAMES = 16, 24, 60  # 960 pool frames; 1440 test frame
 # Schedule study (docs/methods/alt.md): 1200 -> 2400 steps moved the all-frames row by 1.7 AUC
 # points, so the benchmark trains 2400 and checks 2400 -> 4800 in every full run.
 NUM_PAIRS, STEPS = 3000, 2400
+PLOT = "alt_auc_vs_budget.png"  # drawn by ``measure`` in the benchmark's folder
 
 
 def _pct(budget: float) -> str:
@@ -224,7 +225,23 @@ def _plot(plan: Any, means: dict) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     plan.root.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plan.root / "alt_auc_vs_budget.png", dpi=110)
+    fig.savefig(plan.root / PLOT, dpi=110)
+
+
+def figures(seeds: Sequence[int]) -> list[tuple[str, Source]]:
+    """The AUC-vs-budget plot, and test frames with true (green) and predicted (red) boxes from
+    the first seed's ALT, random (20 %) and all-frames trackers."""
+    s = seeds[0]
+    out = [("success AUC against the labelling budget per selector", Source("", row=PLOT))]
+    for selector, budget in (("alt", 0.20), ("random", 0.20), ("all", None)):
+        name = row_name(selector, budget)
+        out.append(
+            (
+                f"seed {s}, {name}: test frames, true (green) and predicted (red) boxes",
+                Source(_job_name(s, selector, budget, "tversky"), row="frames.png"),
+            )
+        )
+    return out
 
 
 BENCHMARK = Benchmark(
@@ -255,6 +272,7 @@ BENCHMARK = Benchmark(
     "GOT-10k/LaSOT. Schedule study (seed 0, all frames): 1200 -> 2400 steps moved the AUC "
     "0.335 -> 0.352.",
     measure=measure,
+    figures=figures,
     schedule_checks=(
         ScheduleCheck(
             row=row_name("all", box_loss="tversky"),

@@ -411,10 +411,14 @@ def copy_figures(plan: Plan, results_file: Path) -> list[Figure]:
     out = []
     folder = results_file.parent / "figures"
     for caption, src in plan.benchmark.figures(plan.seeds):
-        image = plan.dir(src.job) / str(src.row) if src.job in plan.jobs else None
+        if not src.job:  # drawn by ``measure`` for the whole benchmark
+            image = plan.root / str(src.row)
+        else:
+            image = plan.dir(src.job) / str(src.row) if src.job in plan.jobs else None
         if image is None or not image.is_file():
             continue
-        name = f"{results_file.stem}__{src.job}__{Path(str(src.row)).name}".replace("/", "_")
+        name = "__".join(p for p in (results_file.stem, src.job, Path(str(src.row)).name) if p)
+        name = name.replace("/", "_")
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(image, folder / name)
         out.append(Figure(caption=caption, path=f"figures/{name}"))

@@ -168,8 +168,9 @@ class Benchmark:
             a schedule check, a row whose jobs are not in the run (``--quick``) is left out, and
             so is every explanation claim naming it.
         figures: ``seeds -> [(caption, Source)]``: pictures the runs draw, ``Source.row`` being
-            the image's path inside the job's folder; the runner copies those that exist next to
-            the results file (``figures/``) and the report shows them.
+            the image's path inside the job's folder (``Source("", row=...)``: inside the
+            benchmark's folder, for a picture ``measure`` draws); the runner copies those that
+            exist next to the results file (``figures/``) and the report shows them.
     """
 
     name: str

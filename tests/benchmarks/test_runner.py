@@ -331,17 +331,22 @@ def test_figures_drawn_by_runs_are_copied_next_to_the_results_and_shown_in_the_r
         return [
             ("the run's config", Source(f"tiny_cnn/seed{seeds[0]}", row="config.json")),
             ("never drawn", Source(f"tiny_cnn/seed{seeds[0]}", row="nope.png")),
+            ("drawn by measure", Source("", row="whole.png")),
         ]
 
     bench = _bench(figures=figures)
+    (tmp_path / "a/bench/toy").mkdir(parents=True)
+    (tmp_path / "a/bench/toy/whole.png").write_bytes(b"png")
     res, path = run_benchmark(
         bench, results_dir=tmp_path / "r", runs_dir=tmp_path / "a", echo=lambda s: None
     )
-    (fig,) = res.figures
+    fig, whole = res.figures
+    assert whole.path == "figures/toy__whole.png"
+    assert (path.parent / whole.path).read_bytes() == b"png"
     assert fig.caption == "the run's config" and not Path(fig.path).is_absolute()
     copied = path.parent / fig.path
     assert copied.read_text() == (tmp_path / "a/bench/toy/tiny_cnn/seed0/config.json").read_text()
-    assert read_results(path).figures == [fig]
+    assert read_results(path).figures == [fig, whole]
     build_report(results_dir=tmp_path / "r", out_dir=tmp_path / "rep", runs_dir=None)
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "![the run's config](figures/" in md and "never drawn" not in md
