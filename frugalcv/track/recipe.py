@@ -40,6 +40,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from frugalcv.core.checkpoint import load_model
 from frugalcv.core.config import ConfigError, OptimConfig, TrainConfig
 from frugalcv.core.jsonio import write_json
 from frugalcv.core.loader import TensorLoader
@@ -122,6 +123,9 @@ class ALTConfig:
     window: int = 10  # frames a selected frame explains on each side
     k: int = 5  # neighbours in the average NN distance
     tau: float = 1.5  # isolated when the k-NN distance exceeds tau x the sequence's average
+    # a trained tracker (checkpoint or run folder) that scores the pool instead of each round's
+    # own tracker: a diagnostic (e.g. the all-frames tracker standing in for a pretrained one)
+    scorer_ckpt: str = ""
     # tracker (frugalcv.track.TrackerTask / SiamTracker)
     box_loss: Literal["tversky", "l1", "iou"] = "tversky"
     alpha: float = 0.3  # Tversky false-positive weight (Salehi et al. 2017; ALT's is unknown)
@@ -146,6 +150,11 @@ class ALTConfig:
             raise ConfigError(
                 f"alt.selector={self.selector} scores the pool with a trained tracker, so it "
                 f"needs alt.num_rounds >= 2 (round 0 trains on frame 0 of every sequence)."
+            )
+        if self.scorer_ckpt and self.selector not in MODEL_BASED:
+            raise ConfigError(
+                f"alt.scorer_ckpt scores the pool for a model-based selector ({MODEL_BASED}); "
+                f"alt.selector={self.selector} uses no model. Leave alt.scorer_ckpt empty."
             )
         if self.alpha < 0 or self.beta < 0 or self.alpha + self.beta == 0:
             raise ConfigError(
@@ -507,6 +516,8 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     val_loader = _pairs_loader(val_pairs, batch_size=cfg.train.eval_batch_size, seed=0, train=False)
     identity, _ = evaluate_ope(IdentityTracker(), test_seqs)
     state: dict[str, Any] = {}
+    # loaded before any training, so a missing or foreign checkpoint fails first
+    scorer = load_model(make_task(a).model, a.scorer_ckpt).eval() if a.scorer_ckpt else None
 
     def train_round(r: int, out_dir: Path, selection: list[list[int]]) -> dict:
         labelled = [torch.tensor(s, dtype=torch.long) for s in selection]
@@ -551,7 +562,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
         return summary
 
     def select(r: int, summary: dict, selection: list[list[int]]) -> list[list[int]]:
-        features, confidence = score_pool(state["model"], a, train_seqs)
+        features, confidence = score_pool(scorer or state["model"], a, train_seqs)
         counts = round_counts(budgets, round_index=r + 1, num_rounds=num_rounds)
         return [
             extend_selection(

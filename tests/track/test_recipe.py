@@ -79,6 +79,46 @@ def test_resume_replays_the_saved_selection(alt_run):
         }
 
 
+def test_a_scorer_checkpoint_scores_the_pool_instead_of_the_rounds_tracker(alt_run, tmp_path):
+    """``alt.scorer_ckpt``: the selection is the one the given tracker's features make; a missing
+    checkpoint fails before anything trains."""
+    from frugalcv.core.checkpoint import load_model
+    from frugalcv.data.base import stream_generator
+
+    trained, _ = alt_run
+    over = {"alt.budget": 0.2, "alt.scorer_ckpt": str(trained / "round1"), "train.max_steps": 3}
+    cfg = _small_cfg(tmp_path / "scored", **over)
+    recipe.run(cfg, preset="test")
+    chosen = json.loads((tmp_path / "scored" / "round0" / "selection.json").read_text())
+    a, seed = cfg.alt, cfg.train.seed
+    train_seqs, _, _ = recipe.load_sequences(cfg.data, seed=seed)
+    model = load_model(recipe.make_task(a).model, trained / "round1").eval()
+    features, _ = recipe.score_pool(model, a, train_seqs)
+    lengths = [len(q) for q in train_seqs]
+    counts = round_counts(
+        [recipe.frame_budget(t, 0.2) for t in lengths], round_index=1, num_rounds=2
+    )
+    expected = [
+        extend_selection(
+            "alt",
+            torch.tensor([0]),
+            counts[i],
+            num_frames=lengths[i],
+            features=features[i],
+            generator=stream_generator(seed + 1000, i),
+            window=a.window,
+            k=a.k,
+            tau=a.tau,
+        ).tolist()
+        for i in range(len(train_seqs))
+    ]
+    assert chosen == expected
+    missing = _small_cfg(tmp_path / "missing", **{**over, "alt.scorer_ckpt": str(tmp_path / "no")})
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        recipe.run(missing, preset="test")
+    assert not (tmp_path / "missing" / "round0").exists()
+
+
 def test_selectors_pick_different_frames_on_the_same_budget():
     g = torch.Generator().manual_seed(0)
     t = 40
@@ -181,6 +221,7 @@ def test_box_loss_rows_are_active_and_train_another_model(box_loss, tmp_path):
         ({"alt.budget": 0}, "alt.budget"),
         ({"alt.selector": "alt", "alt.num_rounds": 1}, "num_rounds >= 2"),
         ({"data.num_frames": 4}, "data.num_frames"),
+        ({"alt.selector": "random", "alt.scorer_ckpt": "x.pt"}, "uses no model"),
         ({"alt.alpha": -1}, "alt.alpha"),
     ],
 )
