@@ -75,7 +75,7 @@ CASES = {
         ],
     ),
     "ddsnet": (
-        "frugalcv.slim.ddsnet_recipe",
+        "frugalcv.slim.ddsnet.recipe",
         [
             "--data.name=skimage-grey",
             "--data.crop=40",
@@ -100,7 +100,7 @@ CASES = {
         ],
     ),
     "dsnet": (
-        "frugalcv.slim.recipe",
+        "frugalcv.slim.dsnet_recipe",
         [
             *_MNIST_ROT,
             "--data.resize=0",

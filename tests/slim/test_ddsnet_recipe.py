@@ -11,7 +11,7 @@ from frugalcv.core.checkpoint import load_checkpoint
 from frugalcv.core.config import ConfigError, apply_overrides
 from frugalcv.data.denoise import load_denoise
 from frugalcv.slim.ddsnet import DenoiseGate
-from frugalcv.slim.ddsnet_recipe import (
+from frugalcv.slim.ddsnet.recipe import (
     interpolate_curve,
     parse_sigma,
     run,

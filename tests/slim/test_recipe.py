@@ -9,16 +9,16 @@ from torch.testing import assert_close
 
 from frugalcv.core.checkpoint import load_checkpoint
 from frugalcv.core.config import ConfigError, apply_overrides
-from frugalcv.slim import recipe
-from frugalcv.slim.recipe import (
+from frugalcv.slim import dsnet_recipe
+from frugalcv.slim.dsnet_recipe import (
     LatencyConfig,
     ModelConfig,
-    _masked_at,
     build_supernet,
     interleaved_latency,
-    interpolate_static,
     latency_rows,
 )
+from frugalcv.slim.dsnet_recipe.evaluate import interpolate_static
+from frugalcv.slim.dsnet_recipe.latency import _masked_at
 
 pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("recipe_env")]
 
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("recipe_env")]
 def _small_cfg(out, **extra):
     """The tiny preset shrunk: sklearn digits (8x8), 3 supernet/static epochs, 2 gate epochs."""
     return apply_overrides(
-        recipe.tiny(),
+        dsnet_recipe.tiny(),
         {
             "data.name": "digits",
             "data.resize": 0,
@@ -61,7 +61,7 @@ def dsnet_run(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        summary = recipe.run(_small_cfg(out), preset="test")
+        summary = dsnet_recipe.run(_small_cfg(out), preset="test")
     finally:
         torch.set_num_threads(n)
         mp.undo()
@@ -153,12 +153,12 @@ def test_method_terms_are_active_and_rows_differ(dsnet_run):
 )
 def test_bad_config_is_refused_at_parse_time(key, value, match):
     with pytest.raises(ConfigError, match=match):
-        apply_overrides(recipe.tiny(), {key: value})
+        apply_overrides(dsnet_recipe.tiny(), {key: value})
 
 
 def test_ensemble_without_ema_is_refused():
     with pytest.raises(ConfigError, match="needs dsnet.bootstrap=ema"):
-        apply_overrides(recipe.tiny(), {"dsnet.ensemble": "true", "dsnet.bootstrap": "live"})
+        apply_overrides(dsnet_recipe.tiny(), {"dsnet.ensemble": "true", "dsnet.bootstrap": "live"})
 
 
 def test_interpolate_static_hand_values():
