@@ -40,7 +40,7 @@ RECIPES: dict[str, str] = {
     "ddsnet": "frugalcv.slim.ddsnet.recipe",
     "sgn": "frugalcv.signature.recipe",
     "medmil": "frugalcv.mil.recipe",
-    "zsl": "frugalcv.zsl.recipe",
+    "zsl": "frugalcv.zsl.zsl_recipe",
     "balenas": "frugalcv.nas.recipe",
     "alt": "frugalcv.track.recipe",
     "contrastzsd": "frugalcv.zsd.recipe",

@@ -171,16 +171,16 @@ def step_seconds(cfg: Any, rows: dict[str, dict[str, Any]], *, steps: int) -> di
     import torch
 
     from frugalcv.core.config import apply_overrides
-    from frugalcv.zsl import recipe
+    from frugalcv.zsl import zsl_recipe
 
-    data = recipe.load_data(cfg.data, seed=0)
-    _, view = recipe.split_views(data, replace(cfg, zsl=replace(cfg.zsl, gamma="none")))
+    data = zsl_recipe.load_data(cfg.data, seed=0)
+    _, view = zsl_recipe.split_views(data, replace(cfg, zsl=replace(cfg.zsl, gamma="none")))
     x, y = view.x_fit[: cfg.train.batch_size], view.y_fit[: cfg.train.batch_size]
     out = {}
     for row, overrides in rows.items():
         c = apply_overrides(cfg, {k: v for k, v in overrides.items()})
         torch.manual_seed(0)
-        task = recipe.make_task(c, data, view)
+        task = zsl_recipe.make_task(c, data, view)
         opt = torch.optim.Adam([p for p in task.parameters() if p.requires_grad], lr=1e-3)
         times = []
         for i in range(steps + 2):

@@ -59,8 +59,8 @@ CASES = {
             "--train.max_steps=2",
         ],
     ),
-    "zsl_eszsl": ("frugalcv.zsl.recipe", [*_ZSL, "--zsl.method=eszsl"]),
-    "zsl_erpcnet": ("frugalcv.zsl.recipe", [*_ZSL, "--zsl.method=erpcnet"]),
+    "zsl_eszsl": ("frugalcv.zsl.zsl_recipe", [*_ZSL, "--zsl.method=eszsl"]),
+    "zsl_erpcnet": ("frugalcv.zsl.zsl_recipe", [*_ZSL, "--zsl.method=erpcnet"]),
     "medmil": (
         "frugalcv.mil.recipe",
         [

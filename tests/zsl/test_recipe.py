@@ -10,13 +10,13 @@ import torch
 
 from frugalcv.benchmarks.erpcnet import epochs_to_level, smoothed
 from frugalcv.core.config import ConfigError, apply_overrides
-from frugalcv.zsl import recipe
+from frugalcv.zsl import zsl_recipe
 
 pytestmark = pytest.mark.recipe
 
 
-def _small(**overrides) -> recipe.Config:
-    cfg = recipe.tiny()
+def _small(**overrides) -> zsl_recipe.Config:
+    cfg = zsl_recipe.tiny()
     return apply_overrides(
         cfg,
         {
@@ -30,7 +30,7 @@ def _small(**overrides) -> recipe.Config:
 
 def test_tiny_bgsnet_transfers_to_unseen_classes(tmp_path):
     cfg = _small(**{"train.epochs": 6, "train.out_dir": str(tmp_path / "run")})
-    out = recipe.run(cfg, preset="tiny")
+    out = zsl_recipe.run(cfg, preset="tiny")
     rows = {r["name"]: r for r in out["rows"]}
     assert set(rows) == {"val/bgsnet", "bgsnet"}
     final = rows["bgsnet"]["final"]
@@ -63,14 +63,14 @@ def _steps(task, x, y, n=4):
 @pytest.fixture(scope="module")
 def small_view():
     cfg = _small(**{"zsl.gamma": "none", "data.train_per_class": 8, "data.test_per_class": 2})
-    data = recipe.load_data(cfg.data, seed=0)
-    _, view = recipe.split_views(data, cfg)
+    data = zsl_recipe.load_data(cfg.data, seed=0)
+    _, view = zsl_recipe.split_views(data, cfg)
     return cfg, data, view
 
 
 def _task(cfg, data, view, overrides):
     torch.manual_seed(0)
-    return recipe.make_task(apply_overrides(cfg, overrides), data, view)
+    return zsl_recipe.make_task(apply_overrides(cfg, overrides), data, view)
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_bgsnet_rows_terms_are_active(small_view, switch, term):
 def test_bgsnet_dataset_balance_row_and_annealing_from_run_length(small_view):
     cfg, data, view = small_view
     task = _task(cfg, data, view, {"zsl.method": "bgsnet", "train.epochs": 4})
-    total = recipe.total_steps(cfg, len(view.y_fit)) * 4 / cfg.train.epochs
+    total = zsl_recipe.total_steps(cfg, len(view.y_fit)) * 4 / cfg.train.epochs
     bal = task.model.balance
     assert bal.anneal_start == round(0.5 * total) and bal.anneal_steps == round(0.25 * total)
     _steps(task, view.x_fit[:64], view.y_fit[:64])
@@ -126,8 +126,8 @@ def test_erpcnet_entropy_term_is_active_and_changes_the_model(small_view):
 
 def test_validation_view_never_touches_test_classes():
     cfg = _small()
-    data = recipe.load_data(cfg.data, seed=0)
-    val, final = recipe.split_views(data, cfg)
+    data = zsl_recipe.load_data(cfg.data, seed=0)
+    val, final = zsl_recipe.split_views(data, cfg)
     assert torch.isin(val.unseen, data.seen_classes).all()  # pseudo-unseen = seen classes
     assert not torch.isin(val.seen, val.unseen).any()
     for y in (val.y_fit, val.y_val, val.y_seen, val.y_unseen):
@@ -137,8 +137,8 @@ def test_validation_view_never_touches_test_classes():
     # gamma picked on the validation view: H there is the best over the candidates
     s_s = torch.randn(len(val.y_seen), data.num_classes)
     s_u = torch.randn(len(val.y_unseen), data.num_classes)
-    gamma, g = recipe.choose_gamma(s_s, val, s_u)
-    assert g["h"] >= recipe.zsl_metrics(s_s, val, s_u, gamma=0.0)["gzsl_h"] - 1e-12
+    gamma, g = zsl_recipe.choose_gamma(s_s, val, s_u)
+    assert g["h"] >= zsl_recipe.zsl_metrics(s_s, val, s_u, gamma=0.0)["gzsl_h"] - 1e-12
 
 
 @pytest.mark.parametrize(
@@ -159,7 +159,7 @@ def test_validation_view_never_touches_test_classes():
 )
 def test_bad_config_is_refused_at_parse_time(overrides, match):
     with pytest.raises(ConfigError, match=match):
-        apply_overrides(recipe.tiny(), overrides)
+        apply_overrides(zsl_recipe.tiny(), overrides)
 
 
 def test_epochs_to_level_hand_values():
@@ -174,14 +174,14 @@ def test_epochs_to_level_hand_values():
 
 
 def test_presets_parse():
-    for name, make in recipe.PRESETS.items():
+    for name, make in zsl_recipe.PRESETS.items():
         cfg = make()
         extra = {"data.root": "/data/awa2-images"} if cfg.data.name == "zsl-images" else {}
         assert apply_overrides(cfg, extra) == replace(
             cfg, data=replace(cfg.data, **{k.split(".")[1]: v for k, v in extra.items()})
         ), name
     with pytest.raises(ConfigError, match="data.root"):
-        apply_overrides(recipe.paper_images(), {})
+        apply_overrides(zsl_recipe.paper_images(), {})
 
 
 def test_oracle_gzsl_separable_and_random_features():
