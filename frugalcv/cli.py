@@ -39,9 +39,9 @@ RECIPES: dict[str, str] = {
     "dsnet": "frugalcv.slim.dsnet_recipe",
     "ddsnet": "frugalcv.slim.ddsnet.recipe",
     "sgn": "frugalcv.signature.recipe",
-    "medmil": "frugalcv.mil.recipe",
+    "medmil": "frugalcv.mil.medmil_recipe",
     "zsl": "frugalcv.zsl.zsl_recipe",
-    "balenas": "frugalcv.nas.recipe",
+    "balenas": "frugalcv.nas.balenas_recipe",
     "alt": "frugalcv.track.recipe",
     "contrastzsd": "frugalcv.zsd.recipe",
 }

@@ -122,12 +122,12 @@ def search_cost(plan) -> dict[str, dict[str, Any]]:
     BaLeNAS's search. Also the ratio of BaLeNAS's mean final Hessian eigenvalue to DARTS-1st's,
     and a plot of both diagnostics per epoch (``<runs>/bench/balenas/diagnostics.png``).
     """
-    from frugalcv.nas import recipe
+    from frugalcv.nas import balenas_recipe
 
     seed = plan.seeds[0]
     cfg = plan.config(f"darts1/seed{seed}")
-    data = recipe.load_data(cfg.data, seed=seed)
-    halves = recipe.split_halves(data, cfg.search, seed=seed)
+    data = balenas_recipe.load_data(cfg.data, seed=seed)
+    halves = balenas_recipe.split_halves(data, cfg.search, seed=seed)
     b = cfg.search.batch_size
     batch = tuple(t[:b] for t in halves)
     steps, rounds = (1, 1) if plan.quick else (10, 3)
@@ -136,7 +136,7 @@ def search_cost(plan) -> dict[str, dict[str, Any]]:
     for r in range(rounds):
         for searcher in TIMED:
             s = plan.config(f"{searcher}/seed{seed}").search
-            cost = recipe.search_step_cost(
+            cost = balenas_recipe.search_step_cost(
                 s,
                 batch,
                 num_classes=data.num_classes,

@@ -18,7 +18,7 @@ from typing import Any
 
 from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
 from frugalcv.core.jsonio import read_json
-from frugalcv.mil.recipe import ROWS as MIL_ROWS
+from frugalcv.mil.medmil_recipe import ROWS as MIL_ROWS
 
 DATASETS = ("events", "mnist-bags")
 ROWS: dict[str, tuple[str, ...]] = {"events": MIL_ROWS}  # the recipe's table order

@@ -62,7 +62,7 @@ CASES = {
     "zsl_eszsl": ("frugalcv.zsl.zsl_recipe", [*_ZSL, "--zsl.method=eszsl"]),
     "zsl_erpcnet": ("frugalcv.zsl.zsl_recipe", [*_ZSL, "--zsl.method=erpcnet"]),
     "medmil": (
-        "frugalcv.mil.recipe",
+        "frugalcv.mil.medmil_recipe",
         [
             "--data.name=events",
             "--data.num_train=24",
@@ -115,7 +115,7 @@ CASES = {
         ],
     ),
     "balenas": (
-        "frugalcv.nas.recipe",
+        "frugalcv.nas.balenas_recipe",
         [
             *_MNIST_ROT,
             "--search.searcher=balenas",

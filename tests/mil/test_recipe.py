@@ -9,7 +9,7 @@ import torch
 
 from frugalcv.core.config import ConfigError, apply_overrides
 from frugalcv.data.mil import Bags, make_event_bags, save_bags
-from frugalcv.mil import recipe
+from frugalcv.mil import medmil_recipe
 from frugalcv.mil.loss import visual_loss, visual_semantic_loss
 
 pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("one_thread")]
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("one_thread")]
 
 def _cfg(out, **extra):
     return apply_overrides(
-        recipe.tiny(),
+        medmil_recipe.tiny(),
         {
             "attention.dim": 64,
             "attention.hidden": 32,
@@ -36,7 +36,7 @@ def tiny_run(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        summary = recipe.run(_cfg(out), preset="test")
+        summary = medmil_recipe.run(_cfg(out), preset="test")
     finally:
         torch.set_num_threads(n)
     return out, {r["name"]: r for r in summary["rows"]}
@@ -44,7 +44,7 @@ def tiny_run(tmp_path_factory):
 
 def test_tiny_run_clears_floors_and_writes_every_row(tiny_run):
     out, rows = tiny_run
-    assert list(rows) == list(recipe.ROWS)
+    assert list(rows) == list(medmil_recipe.ROWS)
     maps = {k: r["final"]["map"] for k, r in rows.items()}
     # Chance mAP is the share of each event's videos, about 1/6 (half background, 3 events).
     # Measured (seed 0, 200/200 videos): full 0.683, no_self_pacing 0.519, mean pooling 0.555.
@@ -86,13 +86,13 @@ def test_every_row_term_is_active_and_changes_the_model():
     reliabilities (and so its classifier) differ from the full row's, its objective is finite,
     and the full row's semantic term is non-zero."""
     train, _ = make_event_bags(num_train=120, num_test=8, seed=1)
-    cfg = recipe.MedMilConfig()
+    cfg = medmil_recipe.MedMilConfig()
     y, sim = train.targets(0), train.similarity(0)
     fitted = {}
-    for row in recipe.MEDMIL_ROWS:
+    for row in medmil_recipe.MEDMIL_ROWS:
         if row == f"spl_{cfg.regularizer}":
             continue
-        model = recipe.make_estimator(cfg, row, seed=0)
+        model = medmil_recipe.make_estimator(cfg, row, seed=0)
         no_sem = row in ("no_semantic", "no_self_pacing")
         model.fit(train, y, **({} if no_sem else {"similarity": sim}))
         assert all(np.isfinite(h["objective"]) for h in model.history_), row
@@ -115,20 +115,21 @@ def test_every_row_term_is_active_and_changes_the_model():
 def test_semantics_choice(monkeypatch):
     train, test = make_event_bags(num_train=20, num_test=20, seed=0)
     # auto on synthetic events: 16-d concept word vectors, not the text encoder's space
-    tr, _, src = recipe.resolve_semantics(train, test, "auto")
+    tr, _, src = medmil_recipe.resolve_semantics(train, test, "auto")
     assert src == "data event vectors" and tr.event_vectors is train.event_vectors
     with pytest.raises(ValueError, match="medmil.semantics=data"):
-        recipe.resolve_semantics(train, test, "text")
-    assert recipe.resolve_semantics(train, test, "none")[2] == "none"
+        medmil_recipe.resolve_semantics(train, test, "text")
+    assert medmil_recipe.resolve_semantics(train, test, "none")[2] == "none"
     # instances embedded in the text space: event names are embedded (encoder faked here)
     rng = np.random.default_rng(0)
-    words = rng.normal(size=(4, recipe.TEXT_DIM)).astype(np.float32)
+    words = rng.normal(size=(4, medmil_recipe.TEXT_DIM)).astype(np.float32)
     fake = {"cake": words[0], "tire": words[1], "birthday party": words[0] + 0.1 * words[2]}
     monkeypatch.setattr(
         "frugalcv.data.semantics.embed_texts",
         lambda names: torch.as_tensor(np.stack([fake[n] for n in names])),
     )
-    monkeypatch.setattr(recipe, "_text_available", lambda: True)
+    # resolve_semantics reads _text_available from its own module
+    monkeypatch.setattr("frugalcv.mil.medmil_recipe.data._text_available", lambda: True)
     bags = Bags(
         rng.normal(size=(4, 3)),
         [0, 2, 4],
@@ -137,13 +138,14 @@ def test_semantics_choice(monkeypatch):
         concept_scores=np.eye(2)[[0, 1, 1, 1]],
         concept_vectors=words[:2],
     )
-    tr, te, src = recipe.resolve_semantics(bags, bags, "auto")
-    assert src.startswith("text embeddings") and tr.event_vectors.shape == (1, recipe.TEXT_DIM)
+    tr, te, src = medmil_recipe.resolve_semantics(bags, bags, "auto")
+    assert src.startswith("text embeddings")
+    assert tr.event_vectors.shape == (1, medmil_recipe.TEXT_DIM)
     sim = tr.similarity(0)
     assert sim[0] > 0.9 and abs(sim[1]) < 0.2  # the cake segment points at "birthday party"
     with pytest.raises(ValueError, match="concept_scores"):
         no_concepts = Bags(rng.normal(size=(2, 3)), [0, 1, 2], [0, -1], ("x",))
-        recipe.resolve_semantics(no_concepts, no_concepts, "data")
+        medmil_recipe.resolve_semantics(no_concepts, no_concepts, "data")
 
 
 def test_bag_file_end_to_end(tmp_path):
@@ -159,14 +161,14 @@ def test_bag_file_end_to_end(tmp_path):
             "medmil.rows": "mean_pooling,full",
         },
     )
-    rows = {r["name"]: r for r in recipe.run(cfg, preset="test")["rows"]}
+    rows = {r["name"]: r for r in medmil_recipe.run(cfg, preset="test")["rows"]}
     assert rows["full"]["final"]["map"] > 0.4 and rows["full"]["dataset"] == "train"
     missing = _cfg(tmp_path / "r2", **{"data.name": "file", "data.path": str(tmp_path / "x.npz")})
     with pytest.raises(FileNotFoundError, match="save_bags"):
-        recipe.run(missing, preset="test")
+        medmil_recipe.run(missing, preset="test")
     classic = _cfg(tmp_path / "r3", **{"data.name": "musk1", "data.root": str(tmp_path)})
     with pytest.raises(FileNotFoundError, match="clean1.data"):
-        recipe.run(classic, preset="test")
+        medmil_recipe.run(classic, preset="test")
 
 
 @pytest.mark.parametrize(
@@ -187,14 +189,14 @@ def test_bag_file_end_to_end(tmp_path):
 )
 def test_bad_config_is_refused_at_parse_time(overrides, match):
     with pytest.raises(ConfigError, match=match):
-        apply_overrides(recipe.tiny(), overrides)
+        apply_overrides(medmil_recipe.tiny(), overrides)
 
 
 def test_paper_presets_parse():
-    for name, make in recipe.PRESETS.items():
+    for name, make in medmil_recipe.PRESETS.items():
         cfg = apply_overrides(make(), {})
         assert cfg.medmil.rows, name
-    assert "no_semantic" not in recipe.paper_mnist_bags().medmil.rows
+    assert "no_semantic" not in medmil_recipe.paper_mnist_bags().medmil.rows
 
 
 @pytest.mark.slow
@@ -214,7 +216,7 @@ def test_text_semantics_with_the_real_encoder():
         concept_scores=scores,
         concept_vectors=vectors,
     )
-    tr, _, src = recipe.resolve_semantics(bags, bags, "auto")
+    tr, _, src = medmil_recipe.resolve_semantics(bags, bags, "auto")
     assert src.startswith("text embeddings")
     party, tire = tr.similarity(0), tr.similarity(1)
     assert party[:2].min() > party[2:].max() and tire[2] > tire[:2].max()

@@ -16,12 +16,12 @@ from frugalcv.nas import (
     NB201_OPS,
     PROXIES,
     arch_hessian_max_eigenvalue,
+    balenas_recipe,
     nb201_arch_from_indices,
     nb201_arch_to_indices,
-    recipe,
     skip_share,
 )
-from frugalcv.nas.recipe import (
+from frugalcv.nas.balenas_recipe import (
     SearchDiagnostics,
     SearchLoader,
     cosine_floor,
@@ -37,7 +37,7 @@ SEARCH_EPOCHS = 3
 def _cfg(out: Path, **extra):
     """The tiny preset (digits, C=8, N=1), shrunk: 3 search epochs, 5 retraining epochs."""
     return apply_overrides(
-        recipe.tiny(),
+        balenas_recipe.tiny(),
         {
             "search.epochs": SEARCH_EPOCHS,
             "search.hessian_iters": 10,
@@ -58,7 +58,7 @@ def runs(tmp_path_factory):
     out = {}
     for searcher in ("darts1", "balenas"):
         out[searcher] = root / searcher
-        recipe.run(_cfg(out[searcher], **{"search.searcher": searcher}), preset="test")
+        balenas_recipe.run(_cfg(out[searcher], **{"search.searcher": searcher}), preset="test")
     return out
 
 
@@ -130,7 +130,7 @@ def test_balenas_tf_reuses_the_search_and_selects_by_proxy(runs, tmp_path):
             "train.epochs": 1,
         },
     )
-    r = recipe.run(cfg, preset="test")["rows"][1]
+    r = balenas_recipe.run(cfg, preset="test")["rows"][1]
     sel = json.loads((out / "tf_selection.json").read_text())
     scores = {c["arch"]: c["score"] for c in sel["candidates"]}
     assert sum(c["count"] for c in sel["candidates"]) == 10 and len(scores) == r["tf_distinct"]
@@ -145,7 +145,7 @@ def test_balenas_tf_reuses_the_search_and_selects_by_proxy(runs, tmp_path):
 def test_random_search_spends_the_supernet_budget(tmp_path):
     out = tmp_path / "random"
     cfg = _cfg(out, **{"search.searcher": "random", "search.random_samples": 3, "train.epochs": 2})
-    r = recipe.run(cfg, preset="test")["rows"]
+    r = balenas_recipe.run(cfg, preset="test")["rows"]
     search, retrain = r[0], r[1]
     assert len(search["candidates"]) == 3
     best = max(search["candidates"], key=lambda c: c["val_acc"])
@@ -157,7 +157,7 @@ def test_random_search_spends_the_supernet_budget(tmp_path):
 
 def test_diagnostics_hook_leaves_the_search_untouched(tmp_path):
     torch.manual_seed(0)
-    s = recipe.tiny().search
+    s = balenas_recipe.tiny().search
     task, opts = make_search_task(s, num_classes=10, in_channels=1, alpha_set_size=100)
     x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
     task.supernet(x)  # move the BN statistics away from their init
@@ -205,7 +205,7 @@ def test_balenas_costs_no_more_memory_than_darts():
     batch = (torch.rand(32, 1, 8, 8), torch.randint(0, 10, (32,))) * 2
     mem = {}
     for searcher in ("darts1", "balenas"):
-        s = apply_overrides(recipe.tiny(), {"search.searcher": searcher}).search
+        s = apply_overrides(balenas_recipe.tiny(), {"search.searcher": searcher}).search
         mem[searcher] = search_step_cost(s, batch, num_classes=10, alpha_set_size=100, steps=0)[
             "peak_memory_bytes"
         ]
@@ -258,13 +258,13 @@ def test_cosine_floor_hand_values():
 def test_bad_config_is_refused_at_parse_time(overrides, match):
     base = {"search.searcher": "darts1"} if "search.searcher" not in overrides else {}
     with pytest.raises(ConfigError, match=match):
-        apply_overrides(recipe.tiny(), {**base, **overrides})
+        apply_overrides(balenas_recipe.tiny(), {**base, **overrides})
 
 
 def test_proxy_options_match_the_components():
     import typing
 
-    assert set(typing.get_args(recipe.Proxy)) == set(PROXIES)
+    assert set(typing.get_args(balenas_recipe.Proxy)) == set(PROXIES)
 
 
 def test_benchmark_plan_shares_the_balenas_search():
