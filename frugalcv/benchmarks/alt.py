@@ -80,19 +80,27 @@ def _job_name(seed: int, selector: str, budget: float | None, box_loss: str) -> 
     return f"seed{seed}/{selector}{round(100 * budget)}"
 
 
+def _selection_job(
+    seed: int, selector: str, budget: float, *, quick: bool, prefix: str = "", **extra: Any
+) -> Job:
+    """One selector at one budget (Tversky box loss); ``extra``: more ``alt.*`` overrides."""
+    return Job(
+        name=prefix + _job_name(seed, selector, budget, "tversky"),
+        recipe="alt",
+        overrides={
+            **overrides(seed, quick=quick),
+            "alt.selector": selector,
+            "alt.budget": budget,
+            **{f"alt.{k}": v for k, v in extra.items()},
+        },
+    )
+
+
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
     out = []
     for seed in seeds:
         base = overrides(seed, quick=quick)
-        for budget in BUDGETS:
-            for selector in SELECTORS:
-                out.append(
-                    Job(
-                        name=_job_name(seed, selector, budget, "tversky"),
-                        recipe="alt",
-                        overrides={**base, "alt.selector": selector, "alt.budget": budget},
-                    )
-                )
+        out += [_selection_job(seed, sel, b, quick=quick) for b in BUDGETS for sel in SELECTORS]
         for box_loss in BOX_LOSSES:
             out.append(
                 Job(
@@ -121,31 +129,22 @@ def more_seeds(seeds: Sequence[int]) -> list[int]:
 
 
 def explain_jobs(seeds: Sequence[int]) -> list[Job]:
-    out = []
-    for seed in more_seeds(seeds):
-        base = overrides(seed, quick=False)
-        for selector in ("alt", *COMPARED):
-            out.append(
-                Job(
-                    name=_job_name(seed, selector, EXPLAIN_BUDGET, "tversky"),
-                    recipe="alt",
-                    overrides={**base, "alt.selector": selector, "alt.budget": EXPLAIN_BUDGET},
-                )
-            )
-    for seed in seeds:
-        scorer = Output(_job_name(seed, "all", None, "tversky"), "round0")
-        out.append(
-            Job(
-                name="explain/scorer/" + _job_name(seed, "alt", EXPLAIN_BUDGET, "tversky"),
-                recipe="alt",
-                overrides={
-                    **overrides(seed, quick=False),
-                    "alt.selector": "alt",
-                    "alt.budget": EXPLAIN_BUDGET,
-                    "alt.scorer_ckpt": scorer,
-                },
-            )
+    out = [
+        _selection_job(seed, selector, EXPLAIN_BUDGET, quick=False)
+        for seed in more_seeds(seeds)
+        for selector in ("alt", *COMPARED)
+    ]
+    out += [
+        _selection_job(
+            seed,
+            "alt",
+            EXPLAIN_BUDGET,
+            quick=False,
+            prefix="explain/scorer/",
+            scorer_ckpt=Output(_job_name(seed, "all", None, "tversky"), "round0"),
         )
+        for seed in seeds
+    ]
     return out
 
 
