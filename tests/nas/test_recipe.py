@@ -286,3 +286,33 @@ def test_benchmark_plan_shares_the_balenas_search():
     assert {f for f, eq in same.items() if not eq} == {"searcher", "ckpt"}
     d1 = plan.config("darts1/seed0")
     assert d1.train.epochs == ref.train.epochs and d1.search.epochs == ref.search.epochs
+
+
+def test_a_cell_the_proxy_cannot_score_is_written_as_none(runs, tmp_path, monkeypatch):
+    """NASWOT gives -inf to a cell with a singular kernel; tf_selection.json (finite numbers only)
+    holds None for it, and the run finishes (the full benchmark once failed here)."""
+    import dataclasses
+
+    from frugalcv.nas.balenas_recipe import stages
+
+    real = stages.balenas_tf_select
+
+    def with_unscorable(*args, **kwargs):
+        sel = real(*args, **kwargs)
+        worst = min(sel.scores, key=sel.scores.get)
+        return dataclasses.replace(sel, scores={**sel.scores, worst: float("-inf")})
+
+    monkeypatch.setattr(stages, "balenas_tf_select", with_unscorable)
+    out = tmp_path / "tf"
+    cfg = _cfg(
+        out,
+        **{
+            "search.searcher": "balenas_tf",
+            "search.ckpt": str(runs["balenas"] / "search"),
+            "train.epochs": 1,
+        },
+    )
+    balenas_recipe.run(cfg, preset="test")
+    sel = json.loads((out / "tf_selection.json").read_text())
+    assert None in [c["score"] for c in sel["candidates"]]
+    assert all(c["score"] is None or math.isfinite(c["score"]) for c in sel["candidates"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -145,14 +146,17 @@ def _gradient_search(ctx, cfg: Config, data, halves) -> tuple[str, dict, dict]:
                     generator=torch.Generator().manual_seed(cfg.train.seed),
                     init_seed=cfg.train.seed,
                 )
+            # a proxy gives -inf to a cell it cannot tell apart (singular kernel, constant
+            # output); JSON holds finite numbers only, so such a score is written as None
+            finite = lambda v: v if math.isfinite(v) else None  # noqa: E731
             sel = {
                 "arch": chosen.arch,
-                "score": chosen.score,
+                "score": finite(chosen.score),
                 "proxy": s.tf_proxy,
                 "num_samples": s.tf_samples,
                 "seconds": round(time.perf_counter() - t0, 2),
                 "candidates": [
-                    {"arch": a, "score": sc, "count": chosen.counts[a]}
+                    {"arch": a, "score": finite(sc), "count": chosen.counts[a]}
                     for a, sc in chosen.scores.items()
                 ],
             }
