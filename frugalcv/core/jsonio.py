@@ -10,12 +10,18 @@ infinity are refused (``allow_nan=False``), so every file is readable by any JSO
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_json", "write_json"]
+__all__ = ["finite_or_none", "read_json", "write_json"]
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value``, or None for a NaN/inf float: JSON files hold finite numbers only."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> Path:

@@ -17,7 +17,6 @@ use: any config may take it over.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -34,7 +33,7 @@ from frugalcv.core.config import (
     to_dict,
     validate,
 )
-from frugalcv.core.jsonio import write_json
+from frugalcv.core.jsonio import finite_or_none, write_json
 from frugalcv.core.loop import (
     FitResult,
     RunIdentity,
@@ -219,9 +218,7 @@ def write_summary(
 
 def _finite(metrics: dict) -> dict:
     """Metrics with NaN/inf as None: JSON files hold finite numbers only."""
-    return {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
-    }
+    return {k: finite_or_none(v) for k, v in metrics.items()}
 
 
 def write_rows(ctx: RunContext, *, dataset: str, rows: list[dict]) -> dict:

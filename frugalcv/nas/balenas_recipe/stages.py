@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import torch
 
 from frugalcv.classify import ClassifyTask
 from frugalcv.core.checkpoint import load_checkpoint, load_model
-from frugalcv.core.jsonio import read_json, write_json
+from frugalcv.core.jsonio import finite_or_none, read_json, write_json
 from frugalcv.core.loader import TensorLoader
 from frugalcv.core.stages import train_stage
 from frugalcv.nas.balenas_recipe.config import Config
@@ -147,16 +146,15 @@ def _gradient_search(ctx, cfg: Config, data, halves) -> tuple[str, dict, dict]:
                     init_seed=cfg.train.seed,
                 )
             # a proxy gives -inf to a cell it cannot tell apart (singular kernel, constant
-            # output); JSON holds finite numbers only, so such a score is written as None
-            finite = lambda v: v if math.isfinite(v) else None  # noqa: E731
+            # output): such a score is written as None
             sel = {
                 "arch": chosen.arch,
-                "score": finite(chosen.score),
+                "score": finite_or_none(chosen.score),
                 "proxy": s.tf_proxy,
                 "num_samples": s.tf_samples,
                 "seconds": round(time.perf_counter() - t0, 2),
                 "candidates": [
-                    {"arch": a, "score": finite(sc), "count": chosen.counts[a]}
+                    {"arch": a, "score": finite_or_none(sc), "count": chosen.counts[a]}
                     for a, sc in chosen.scores.items()
                 ],
             }
