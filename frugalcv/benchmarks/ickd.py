@@ -351,7 +351,7 @@ def notes(*, data: str, epochs: int = EPOCHS, teacher_epochs: int = TEACHER_EPOC
         "(authors' README; official_cifar normalisation, 1x1 embed, last-stage map). Schedule "
         "checks: teacher and student alone at double the epochs (seed 0; the doubled student "
         "is a plain classify run). step_cost_vs_ce: median seconds per training step (batch "
-        "64) relative to the CE-only student, one run."
+        "64, on the CPU, one thread) relative to the CE-only student, one run."
     )
 
 
