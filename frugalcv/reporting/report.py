@@ -202,10 +202,11 @@ def _summary_section(loaded: list[tuple[str, Results]]) -> list[str]:
                 [
                     res.benchmark + (" (quick)" if res.quick else ""),
                     f"{c.text}: {c.left} {c.op} {c.right}"
-                    + (f" + {c.margin:g}" if c.margin else ""),
+                    + (f" + {c.margin:g}" if c.margin else "")
+                    + (f" ({c.column})" if c.column else ""),
                     f"**{cr.verdict}**",
-                    format_mean_std(cr.left.mean, cr.left.std, n=cr.left.n),
-                    format_mean_std(cr.right.mean, cr.right.std, n=cr.right.n),
+                    cr.side(cr.left),
+                    cr.side(cr.right),
                 ]
             )
     paper = [cr for _, r in loaded for cr in r.evaluate_claims() if not cr.claim.explains]

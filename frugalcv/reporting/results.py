@@ -6,7 +6,7 @@ Every benchmark writes ``benchmarks/results/<name>.json`` (``<name>_quick.json``
      "seeds": [int],
      "rows": [{"name": str, "mean": float, "std": float, "values": [float], "extra": {...}}],
      "claims": [{"text": str, "left": row name, "op": ">", "right": row name, "margin": float,
-                 "explains": str}],
+                 "explains": str, "column": str}],
      "plateau": [{"row": str, "what": str, "value": float, "doubled": float, "tolerance": float}],
      "env": {...}, "date": "YYYY-MM-DD", "notes": str, "quick": bool}
 
@@ -186,13 +186,19 @@ class Claim:
             ``<`` / ``<=`` (left is below right by more than / at least ``margin``). The
             comparison is numeric, whatever the metric's direction: a lower-is-better metric
             states its claims with ``<``.
-        margin: in the metric's units, >= 0.
+        margin: in the compared quantity's units. A negative margin is a tolerance: ``<=``
+            with margin -0.1 holds when left is at most right + 0.1 (a cost ratio "at most
+            1.1x"), ``>=`` with margin -0.01 when left is at most one point below right.
         explains: empty for the paper's own claims. An explanation test re-states a failed paper
             claim under one changed condition (more seeds, twice the schedule, more data) and
             names that claim's ``text`` here; reports list these apart and count only the
             paper's claims.
+        column: empty to compare the rows' metric means; else a numeric ``extra`` column of
+            both rows (``hessian_final_mean``, ``search_time_vs_darts1``), for a paper claim
+            about something other than the metric (stability, cost).
 
-    A claim is evaluated from the row means (:meth:`evaluate`); the verdict is never stored.
+    A claim is evaluated from the row means or the named column (:meth:`evaluate`); the verdict
+    is never stored.
     """
 
     text: str
@@ -201,20 +207,38 @@ class Claim:
     right: str
     margin: float = 0.0
     explains: str = ""
+    column: str = ""
 
     def __post_init__(self) -> None:
         if not self.text or not self.left or not self.right:
             raise ValueError(f"Claim needs text, left and right; got {self!r}.")
         if self.op not in _OPS:
             raise ValueError(f"Claim op must be one of {', '.join(_OPS)}; got {self.op!r}.")
-        if not (math.isfinite(self.margin) and self.margin >= 0):
-            raise ValueError(f"Claim margin must be a finite number >= 0; got {self.margin!r}.")
+        if not (is_number(self.margin) and math.isfinite(self.margin)):
+            raise ValueError(f"Claim margin must be a finite number; got {self.margin!r}.")
 
-    def evaluate(self, rows: typing.Mapping[str, Row]) -> ClaimResult:
-        """Decide the claim from ``rows[left].mean`` and ``rows[right].mean``.
+    def value(self, row: Row) -> float:
+        """What the claim compares on ``row``: its mean, or its ``extra[column]``.
 
         Raises:
-            ValueError: ``left`` or ``right`` is not a row name.
+            ValueError: the row has no numeric ``column``.
+        """
+        if not self.column:
+            return row.mean  # type: ignore[return-value]
+        v = row.extra.get(self.column)
+        if not (is_number(v) and math.isfinite(v)):
+            raise ValueError(
+                f"Claim {self.text!r} compares column {self.column!r}, which row {row.name!r} "
+                f"does not hold as a finite number (it has {v!r}; extra keys: "
+                f"{', '.join(row.extra) or 'none'})."
+            )
+        return float(v)
+
+    def evaluate(self, rows: typing.Mapping[str, Row]) -> ClaimResult:
+        """Decide the claim from the two rows' means (or their ``column``).
+
+        Raises:
+            ValueError: ``left`` or ``right`` is not a row name, or lacks ``column``.
         """
         for side in (self.left, self.right):
             if side not in rows:
@@ -223,7 +247,7 @@ class Claim:
                     f"(rows: {', '.join(rows)})."
                 )
         left, right = rows[self.left], rows[self.right]
-        diff = left.mean - right.mean  # type: ignore[operator]
+        diff = self.value(left) - self.value(right)
         holds = {
             ">": diff > self.margin,
             ">=": diff >= self.margin,
@@ -248,15 +272,20 @@ class ClaimResult:
 
     def describe(self) -> str:
         """``holds: ICKD helps (ickd > alone): 0.812 ± 0.004 vs 0.528 ± 0.014 (margin 0)``."""
+        c = self.claim
+        where = f", {c.column}" if c.column else ""
+        return (
+            f"{self.verdict}: {c.text} ({c.left} {c.op} {c.right}{where}): {self.side(self.left)}"
+            f" vs {self.side(self.right)} (margin {c.margin:g})"
+        )
+
+    def side(self, row: Row) -> str:
+        """One side as shown: mean ± std over seeds, or the compared ``extra`` column's value."""
         from frugalcv.reporting.format import format_mean_std
 
-        c = self.claim
-        lhs = format_mean_std(self.left.mean, self.left.std, n=self.left.n)
-        rhs = format_mean_std(self.right.mean, self.right.std, n=self.right.n)
-        return (
-            f"{self.verdict}: {c.text} ({c.left} {c.op} {c.right}): {lhs} vs {rhs} "
-            f"(margin {c.margin:g})"
-        )
+        if self.claim.column:
+            return f"{self.claim.value(row):.4g}"
+        return format_mean_std(row.mean, row.std, n=row.n)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -414,8 +443,12 @@ class Results:
             "higher_is_better": self.higher_is_better,
             "seeds": [int(s) for s in self.seeds],
             "rows": [r.to_dict() for r in self.rows],
-            "claims": [  # "explains" only on explanation tests: paper claims read as before
-                {k: v for k, v in dataclasses.asdict(c).items() if k != "explains" or v}
+            "claims": [  # "explains" / "column" only where set: older claims read as before
+                {
+                    k: v
+                    for k, v in dataclasses.asdict(c).items()
+                    if k not in ("explains", "column") or v
+                }
                 for c in self.claims
             ],
             "plateau": [dataclasses.asdict(p) for p in self.plateau],

@@ -73,16 +73,20 @@ def test_quick_contract(name, quick_runs, committed_results):
     assert res.claims == paper and res.claims
     verdicts = res.evaluate_claims()
     assert len(verdicts) == len(paper)
-    means = {r.name: r.mean for r in res.rows}
+    rows_by_name = {r.name: r for r in res.rows}
     decide = {
         ">": lambda a, b, m: a - b > m,
         ">=": lambda a, b, m: a - b >= m,
         "<": lambda a, b, m: b - a > m,
         "<=": lambda a, b, m: b - a >= m,
     }
-    for v in verdicts:  # decided from the two means, as the claim's text says
+    for v in verdicts:  # decided from the two means (or the named column), as the text says
         c = v.claim
-        assert v.holds == decide[c.op](means[c.left], means[c.right], c.margin)
+        left, right = (
+            rows_by_name[n].extra[c.column] if c.column else rows_by_name[n].mean
+            for n in (c.left, c.right)
+        )
+        assert v.holds == decide[c.op](left, right, c.margin)
         assert f"{v.verdict}: {v.claim.text}" in " ".join(out["output"].split())
     raw = json.loads(path.read_text())
     assert find_absolute_paths(raw) == []

@@ -272,7 +272,9 @@ def test_benchmark_plan_shares_the_balenas_search():
     from frugalcv.benchmarks.runner import make_plan
 
     plan = make_plan(get_benchmark("balenas"), seeds=[0, 1], runs_dir="unused", check_data=False)
-    assert len(plan.jobs) == 11  # 5 rows x 2 seeds + the schedule study (BaLeNAS, seed 0)
+    # 5 rows x 2 seeds + the schedule study (BaLeNAS, seed 0) + the explanation tests: DARTS-1st
+    # and BaLeNAS searching twice as long (seed 0), BaLeNAS-TF with synflow (every seed)
+    assert len(plan.jobs) == 11 + 2 + 2
     study = plan.jobs["study/balenas/seed0"]
     assert study.job.dependencies() == ("balenas/seed0",)
     assert study.cfg.train.epochs == 2 * plan.config("balenas/seed0").train.epochs
@@ -286,6 +288,24 @@ def test_benchmark_plan_shares_the_balenas_search():
     assert {f for f, eq in same.items() if not eq} == {"searcher", "ckpt"}
     d1 = plan.config("darts1/seed0")
     assert d1.train.epochs == ref.train.epochs and d1.search.epochs == ref.search.epochs
+    for searcher in ("darts1", "balenas"):  # only the search length differs
+        x2 = plan.config(f"explain/search_x2/{searcher}/seed0")
+        base = plan.config(f"{searcher}/seed0")
+        assert x2.search.epochs == 2 * base.search.epochs
+        assert x2.search == type(base.search)(**{**vars(base.search), "epochs": x2.search.epochs})
+        assert (x2.data, x2.optim, x2.train.epochs) == (base.data, base.optim, base.train.epochs)
+    bench = get_benchmark("balenas")  # explanation rows are fed by planned jobs, claims name rows
+    names = {r.name for r in bench.rows(plan.seeds) + bench.explain_rows(plan.seeds)}
+    for spec in bench.explain_rows(plan.seeds):
+        assert all(src.job in plan.jobs for src in spec.sources), spec.name
+    assert all({c.left, c.right} <= names for c in bench.claims)
+    tests = [c for c in bench.claims if c.explains]
+    assert len(tests) == 3 and all(c.explains in {p.text for p in bench.claims} for c in tests)
+    quick = make_plan(bench, seeds=[0], quick=True, runs_dir="unused", check_data=False)
+    assert not [j for j in quick.jobs if j.startswith("explain/")]
+    syn = plan.jobs["explain/tf_synflow/seed1"]
+    assert syn.job.dependencies() == ("balenas/seed1",)  # selects again from the same search
+    assert syn.cfg.search == type(tf.cfg.search)(**{**vars(tf.cfg.search), "tf_proxy": "synflow"})
 
 
 def test_a_cell_the_proxy_cannot_score_is_written_as_none(runs, tmp_path, monkeypatch):

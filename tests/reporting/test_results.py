@@ -118,12 +118,54 @@ def test_claim_rejects_bad_op_margin_and_unknown_rows():
     with pytest.raises(ValueError, match="op must be one of"):
         Claim(text="t", left="a", op="!=", right="b")
     with pytest.raises(ValueError, match="margin"):
-        Claim(text="t", left="a", op=">", right="b", margin=-0.1)
+        Claim(text="t", left="a", op=">", right="b", margin=float("nan"))
     with pytest.raises(ValueError, match="names row 'nope'"):
         Claim(text="t", left="nope", op=">", right="base").evaluate(_claims_rows())
     bad = _results([Row(name="a", values=[1.0])], [Claim(text="t", left="a", op=">", right="x")])
     with pytest.raises(ValueError, match="names row 'x'"):
         bad.check()
+
+
+def test_negative_margin_is_a_tolerance():
+    rows = _claims_rows()  # ours 0.80, base 0.70
+    at_most = Claim(text="t", left="ours", op="<=", right="base", margin=-0.11)
+    assert at_most.evaluate(rows).holds  # 0.80 <= 0.70 + 0.11
+    assert (
+        not Claim(text="t", left="ours", op="<=", right="base", margin=-0.05).evaluate(rows).holds
+    )
+    assert Claim(text="t", left="base", op=">=", right="ours", margin=-0.11).evaluate(rows).holds
+    assert (
+        not Claim(text="t", left="base", op=">=", right="ours", margin=-0.09).evaluate(rows).holds
+    )
+
+
+def test_column_claim_compares_an_extra_column(tmp_path):
+    rows = [
+        Row(name="darts", values=[0.90, 0.91], extra={"hessian": 1.0, "cost": 1.0}),
+        Row(name="bayes", values=[0.80, 0.81], extra={"hessian": 0.4, "cost": 1.08, "s": "x"}),
+    ]
+    lower = Claim(text="flatter", left="bayes", op="<", right="darts", column="hessian")
+    cheap = Claim(text="cost", left="bayes", op="<=", right="darts", margin=-0.1, column="cost")
+    by_mean = Claim(text="acc", left="bayes", op="<", right="darts")
+    res = _results(rows, [lower, cheap, by_mean])
+    verdicts = res.evaluate_claims()
+    assert [v.holds for v in verdicts] == [True, True, True]
+    assert verdicts[0].describe() == (
+        "holds: flatter (bayes < darts, hessian): 0.4 vs 1 (margin 0)"
+    )
+    # the column decides, not the metric: a higher hessian fails although the accuracy is lower
+    worse = Claim(text="flatter", left="darts", op="<", right="bayes", column="hessian")
+    assert not worse.evaluate({r.name: r for r in rows}).holds
+    # stored only where set, and read back equal
+    path = tmp_path / "c.json"
+    written = write_results(path, res)
+    assert written["claims"][0]["column"] == "hessian" and "column" not in written["claims"][2]
+    assert read_results(path).claims == [lower, cheap, by_mean]
+    # a column a row lacks, or holds as text, is a clear error
+    for col in ("nope", "s"):
+        bad = Claim(text="t", left="bayes", op="<", right="darts", column=col)
+        with pytest.raises(ValueError, match=f"compares column '{col}'"):
+            bad.evaluate({r.name: r for r in rows})
 
 
 def test_write_read_round_trip_through_from_dict(tmp_path):
