@@ -13,8 +13,8 @@ Claims against the static curve use a derived row: the static networks' accuracy
 interpolated in MACs at the dynamic network's mean MACs, per seed (a dynamic net sits between
 two widths, never on one). The paper's speed-up claim (>= 1.5x at batch 1 with <= 1 point lost)
 is split: the accuracy half is a claim against "full width - 1 point" (the full-width static
-network's accuracy minus 0.01, per seed); the speed-up half is ``extra.speedup_b1`` of the
-dynamic row (claims compare accuracies only).
+network's accuracy minus 0.01, per seed); the speed-up half compares the ``speedup_b1`` column
+of the dynamic row with the full-width sub-network's (1.0 by definition) plus 0.5.
 """
 
 from __future__ import annotations
@@ -168,11 +168,19 @@ def claims() -> tuple[Claim, ...]:
                 right=n["random_gate"],
             ),
             Claim(
-                text=f"{arch}: DS-Net loses at most 1 point vs the full-width static network "
-                "(speed-up half: extra.speedup_b1 >= 1.5)",
+                text=f"{arch}: DS-Net loses at most 1 point vs the full-width static network",
                 left=n["dynamic"],
                 op=">",
                 right=n["static_full_minus_1pt"],
+            ),
+            Claim(  # speedup_b1 is over the supernet's full width, whose own value is 1.0
+                text=f"{arch}: DS-Net's measured batch-1 CPU speed-up over the full width is at "
+                "least 1.5x",
+                left=n["dynamic"],
+                op=">=",
+                right=n["sub_w1"],
+                margin=0.5,
+                column="speedup_b1",
             ),
         ]
     return tuple(out)
