@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from frugalcv.benchmarks import ickd
-from frugalcv.benchmarks.spec import Benchmark, Job, RowSpec
+from frugalcv.benchmarks.spec import Benchmark, Claim, Job, RowSpec, Source
 
 EPOCHS = 20  # every student row: 20 x 312 = 6.2k steps of 64 on 20000 images
 TEACHER_EPOCHS = 20  # the teacher, trained once (seed 0)
@@ -38,18 +38,65 @@ def data_overrides(*, quick: bool) -> dict[str, Any]:
     }
 
 
+# Explanation test (issue #8): the 20-epoch schedule failed the one-point check (the student
+# alone gained 2.3 points at 40 epochs), so the claims are re-stated with every row at 40 epochs
+# on the first two seeds (same teacher; about 7 GPU-minutes, see the page).
+X2_SEEDS = 2
+X2_TAG = f"[{2 * EPOCHS} epochs, {X2_SEEDS} seeds]"
+
+
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    return ickd.make_jobs(
-        seeds,
-        quick,
-        data=data_overrides(quick=quick),
-        epochs=EPOCHS,
-        teacher_epochs=TEACHER_EPOCHS,
-    )
+    data = data_overrides(quick=quick)
+    out = ickd.make_jobs(seeds, quick, data=data, epochs=EPOCHS, teacher_epochs=TEACHER_EPOCHS)
+    if not quick:
+        out += [
+            ickd.student_job(
+                f"explain/x2/seed{seed}/{row}",
+                row,
+                seed,
+                data=data,
+                teacher=ickd.TEACHER,
+                student=ickd.STUDENT,
+                epochs=2 * EPOCHS,
+                quick=False,
+            )
+            for seed in seeds[:X2_SEEDS]
+            for row in ickd.ROWS
+        ]
+    return out
 
 
 def rows(seeds: Sequence[int]) -> list[RowSpec]:
     return ickd.make_rows(seeds, teacher_epochs=TEACHER_EPOCHS)
+
+
+def explain_rows(seeds: Sequence[int]) -> list[RowSpec]:
+    return [
+        RowSpec(
+            name=f"{ickd.row_label(row)} {X2_TAG}",
+            sources=tuple(
+                Source(f"explain/x2/seed{seed}/{row}", row=row) for seed in seeds[:X2_SEEDS]
+            ),
+            metric="acc",
+            mean={"best_acc_mean": "best.acc"},
+        )
+        for row in ickd.ROWS
+    ]
+
+
+PAPER_CLAIMS = ickd.make_claims()
+EXPLAIN_CLAIMS = tuple(
+    Claim(
+        text=f"{X2_TAG} {c.text}",
+        left=f"{c.left} {X2_TAG}",
+        op=c.op,
+        right=f"{c.right} {X2_TAG}",
+        margin=c.margin,
+        explains=c.text,
+    )
+    for c in PAPER_CLAIMS
+    if not c.text.startswith("precondition")
+)
 
 
 BENCHMARK = Benchmark(
@@ -60,7 +107,8 @@ BENCHMARK = Benchmark(
     higher_is_better=True,
     jobs=jobs,
     rows=rows,
-    claims=ickd.make_claims(),
+    claims=PAPER_CLAIMS + EXPLAIN_CLAIMS,
+    explain_rows=explain_rows,
     notes=ickd.notes(
         data=f"mnist-rot-back-2digit, {NUM_TRAIN} training / {NUM_TEST} test images (28x56, "
         "100 classes)",

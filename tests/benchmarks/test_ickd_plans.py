@@ -104,3 +104,36 @@ def test_seg_rows_are_one_job_each():
     assert (
         cfg["teacher"].distill.teacher == "fcn_resnet20x4" and cfg["teacher"].data.image_size == 48
     )
+
+
+def test_digits100_explanation_rows_double_only_the_student_schedule():
+    """The 40-epoch re-test (issue #8): every row of seeds 0-1 once more at twice the epochs,
+    differing from the base job only in epochs, milestones and out_dir, the same teacher; the
+    explanation claims re-state the paper claims (not the precondition) on those rows."""
+    from frugalcv.core.config import to_dict
+
+    plan = _plan(ickd_digits100)
+    bench = ickd_digits100.BENCHMARK
+    x2 = [n for n in plan.jobs if n.startswith("explain/x2/")]
+    assert len(x2) == 2 * len(ickd.ROWS)
+    for name in x2:
+        base_name = name.removeprefix("explain/x2/")
+        base, job = to_dict(plan.config(base_name)), to_dict(plan.config(name))
+        assert job["train"]["epochs"] == 2 * base["train"]["epochs"]
+        assert job["optim"]["milestones"] == [2 * m for m in base["optim"]["milestones"]]
+        job["train"]["epochs"], job["optim"]["milestones"] = (
+            base["train"]["epochs"],
+            base["optim"]["milestones"],
+        )
+        job["train"]["out_dir"] = base["train"]["out_dir"]
+        assert job == base
+    names = {r.name for r in bench.rows(plan.seeds) + bench.explain_rows(plan.seeds)}
+    for spec in bench.explain_rows(plan.seeds):
+        assert all(src.job in plan.jobs for src in spec.sources)
+    assert all({c.left, c.right} <= names for c in bench.claims)
+    tests = [c for c in bench.claims if c.explains]
+    assert sorted(c.explains for c in tests) == sorted(
+        c.text for c in bench.claims if not c.explains and not c.text.startswith("precondition")
+    )
+    quick = make_plan(bench, seeds=[0], quick=True, runs_dir="unused", check_data=False)
+    assert not [n for n in quick.jobs if n.startswith("explain/")]
