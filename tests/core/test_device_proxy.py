@@ -47,7 +47,7 @@ CASES = {
         ["--data.name=mnist5k", "--data.num_train=64", "--data.num_test=64", "--train.epochs=1"],
     ),
     "alt": (
-        "frugalcv.track.recipe",
+        "frugalcv.track.alt_recipe",
         [
             "--data.num_train=2",
             "--data.num_test=1",

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from frugalcv.core.config import ConfigError, apply_overrides
-from frugalcv.track import TrackerTask, recipe, scaled_l1_box_loss, xywh_to_xyxy
-from frugalcv.track.recipe import extend_selection, round_counts
+from frugalcv.track import TrackerTask, alt_recipe, scaled_l1_box_loss, xywh_to_xyxy
+from frugalcv.track.alt_recipe import extend_selection, round_counts
 
 pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("one_thread")]
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("one_thread")]
 def _small_cfg(out, **extra):
     """The tiny preset shrunk: 4 pool sequences of 40 frames, 4 test sequences."""
     return apply_overrides(
-        recipe.tiny(),
+        alt_recipe.tiny(),
         {
             "data.num_train": 4,
             "data.num_test": 4,
@@ -39,7 +39,7 @@ def alt_run(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rows = recipe.run(_small_cfg(out, **{"alt.budget": 0.2}), preset="test")
+        rows = alt_recipe.run(_small_cfg(out, **{"alt.budget": 0.2}), preset="test")
     finally:
         torch.set_num_threads(n)
     return out, rows
@@ -71,7 +71,7 @@ def test_resume_replays_the_saved_selection(alt_run):
     out, rows = alt_run
     """Rerunning the finished run resumes every round (no step taken) and reads the saved
     selection: same labelled frames, same scores (fps aside: it is a timing)."""
-    again = recipe.run(_small_cfg(out, **{"alt.budget": 0.2}), preset="test")
+    again = alt_recipe.run(_small_cfg(out, **{"alt.budget": 0.2}), preset="test")
     for new, old in zip(again["rows"], rows["rows"], strict=True):
         assert new["labelled_frames"] == old["labelled_frames"]
         assert {k: v for k, v in new["final"].items() if k != "fps"} == {
@@ -88,15 +88,15 @@ def test_a_scorer_checkpoint_scores_the_pool_instead_of_the_rounds_tracker(alt_r
     trained, _ = alt_run
     over = {"alt.budget": 0.2, "alt.scorer_ckpt": str(trained / "round1"), "train.max_steps": 3}
     cfg = _small_cfg(tmp_path / "scored", **over)
-    recipe.run(cfg, preset="test")
+    alt_recipe.run(cfg, preset="test")
     chosen = json.loads((tmp_path / "scored" / "round0" / "selection.json").read_text())
     a, seed = cfg.alt, cfg.train.seed
-    train_seqs, _, _ = recipe.load_sequences(cfg.data, seed=seed)
-    model = load_model(recipe.make_task(a).model, trained / "round1").eval()
-    features, _ = recipe.score_pool(model, a, train_seqs)
+    train_seqs, _, _ = alt_recipe.load_sequences(cfg.data, seed=seed)
+    model = load_model(alt_recipe.make_task(a).model, trained / "round1").eval()
+    features, _ = alt_recipe.score_pool(model, a, train_seqs)
     lengths = [len(q) for q in train_seqs]
     counts = round_counts(
-        [recipe.frame_budget(t, 0.2) for t in lengths], round_index=1, num_rounds=2
+        [alt_recipe.frame_budget(t, 0.2) for t in lengths], round_index=1, num_rounds=2
     )
     expected = [
         extend_selection(
@@ -115,7 +115,7 @@ def test_a_scorer_checkpoint_scores_the_pool_instead_of_the_rounds_tracker(alt_r
     assert chosen == expected
     missing = _small_cfg(tmp_path / "missing", **{**over, "alt.scorer_ckpt": str(tmp_path / "no")})
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
-        recipe.run(missing, preset="test")
+        alt_recipe.run(missing, preset="test")
     assert not (tmp_path / "missing" / "round0").exists()
 
 
@@ -202,7 +202,7 @@ def test_box_loss_rows_are_active_and_train_another_model(box_loss, tmp_path):
                 "data.num_frames": 20,
             },
         )
-        out = recipe.run(cfg, preset="test")
+        out = alt_recipe.run(cfg, preset="test")
         assert out["rows"][0]["box_loss"] == loss
         lines = [json.loads(s) for s in (tmp_path / loss / "round0" / "metrics.jsonl").open()]
         logged = [r["box_loss"] for r in lines if r.get("split") == "train"]
@@ -227,4 +227,4 @@ def test_box_loss_rows_are_active_and_train_another_model(box_loss, tmp_path):
 )
 def test_bad_configs_fail_at_parse_time(override, match):
     with pytest.raises(ConfigError, match=match):
-        apply_overrides(recipe.tiny(), override)
+        apply_overrides(alt_recipe.tiny(), override)
