@@ -29,7 +29,7 @@ from pathlib import Path
 
 from frugalcv.reporting.format import format_mean_std, format_value
 from frugalcv.reporting.plots import cost_key, metric_label, plot_bar, plot_cost, plot_curves
-from frugalcv.reporting.results import Results, is_number, portable, read_results
+from frugalcv.reporting.results import Claim, Results, is_number, portable, read_results
 
 __all__ = ["build_report", "display_path", "find_run_dirs", "read_metrics_jsonl", "read_summary"]
 
@@ -185,6 +185,15 @@ def _fmt_metrics(d: dict) -> str:
     return ", ".join(items) or "—"
 
 
+def _threshold(c: Claim) -> str:
+    """The right side a claim's left row is compared with: ``base + 0.05`` for ``>``/``>=``,
+    ``base - 0.05`` for ``<``/``<=`` (a negative margin, a tolerance, flips the sign)."""
+    if not c.margin:
+        return c.right
+    shift = c.margin if c.op in (">", ">=") else -c.margin
+    return f"{c.right} {'+' if shift > 0 else '-'} {abs(shift):g}"
+
+
 def _summary_section(loaded: list[tuple[str, Results]]) -> list[str]:
     """Per benchmark: each claim, whether it holds, and the two means with their spreads."""
     md = ["## Summary", ""]
@@ -201,8 +210,7 @@ def _summary_section(loaded: list[tuple[str, Results]]) -> list[str]:
             rows.append(
                 [
                     res.benchmark + (" (quick)" if res.quick else ""),
-                    f"{c.text}: {c.left} {c.op} {c.right}"
-                    + (f" + {c.margin:g}" if c.margin else "")
+                    f"{c.text}: {c.left} {c.op} {_threshold(c)}"
                     + (f" ({c.column})" if c.column else ""),
                     f"**{cr.verdict}**",
                     cr.side(cr.left),

@@ -232,3 +232,18 @@ def test_find_run_dirs_and_read_summary(tmp_path):
     bad.write_text(json.dumps({"recipe": "r", "preset": "p", "seed": 0, "final": {}, "best": {}}))
     with pytest.raises(ValueError, match="best.step"):
         read_summary(bad)
+
+
+def test_summary_states_each_claims_threshold_with_its_sign():
+    """``<`` with margin m means left < right - m; a negative margin (a tolerance) flips the sign;
+    a column claim names its column."""
+    from frugalcv.reporting.report import _threshold
+
+    def claim(op, margin, column=""):
+        return Claim(text="t", left="a", op=op, right="b", margin=margin, column=column)
+
+    assert _threshold(claim(">=", 0.05)) == "b + 0.05"
+    assert _threshold(claim("<", 0.5)) == "b - 0.5"
+    assert _threshold(claim("<=", -0.1)) == "b + 0.1"  # at most 1.1x when b is 1.0
+    assert _threshold(claim(">=", -0.01)) == "b - 0.01"
+    assert _threshold(claim(">", 0.0)) == "b"
