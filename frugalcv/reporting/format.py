@@ -60,24 +60,29 @@ def format_table(results: Results) -> Table:
 
     Rows keep the order of the file. A row without a given extra shows ``—``.
     """
+    from rich.markup import escape
     from rich.table import Table
 
+    # Every text is escaped: row names such as "BaLeNAS [search 40 epochs]" are not rich markup.
     direction = "↑" if results.higher_is_better else "↓"
     caption = [f"$ {results.command}"]
     caption += [c.describe() for c in results.evaluate_claims()]
     caption += [p.describe() for p in results.plateau]
-    table = Table(title=f"{results.benchmark} — {results.dataset}", caption="\n".join(caption))
+    table = Table(
+        title=escape(f"{results.benchmark} — {results.dataset}"),
+        caption=escape("\n".join(caption)),
+    )
     table.add_column("name")
-    table.add_column(f"{results.metric} {direction} (mean ± std)", justify="right")
+    table.add_column(escape(f"{results.metric} {direction} (mean ± std)"), justify="right")
     table.add_column("n", justify="right")
     keys = results.extra_keys()
     for k in keys:
-        table.add_column(k, justify="right")
+        table.add_column(escape(k), justify="right")
     for row in results.rows:
         table.add_row(
-            row.name,
+            escape(row.name),
             format_mean_std(row.mean, row.std, n=row.n),
             str(row.n),
-            *(format_value(row.extra.get(k)) for k in keys),
+            *(escape(format_value(row.extra.get(k))) for k in keys),
         )
     return table

@@ -353,6 +353,23 @@ def test_format_table_columns_order_and_claims():
     assert "zeta" in text and "holds: alpha wins (alpha > zeta)" in text
 
 
+def test_format_table_shows_bracketed_labels_as_written():
+    """Row names and claims with square brackets ("[search 40 epochs]") are text, not rich markup
+    (the console once printed "BaLeNAS " for "BaLeNAS [search 40 epochs, seed 0]")."""
+    rows = [
+        Row(name="base [bold]", values=[0.5]),
+        Row(name="ours [search 40 epochs, seed 0]", values=[0.9], extra={"tag": "[x]"}),
+    ]
+    claim = Claim(text="[x2] ours wins", left=rows[1].name, op=">", right=rows[0].name)
+    console = Console(width=200, record=True)
+    console.print(format_table(_results(rows, [claim])))
+    text = console.export_text()
+    assert "ours [search 40 epochs, seed 0]" in text and "base [bold]" in text
+    flat = " ".join(text.split())  # the caption wraps at the table's width
+    assert "holds: [x2] ours wins (ours [search 40 epochs, seed 0] > base [bold])" in flat
+    assert "[x]" in text
+
+
 def test_env_info_real_call():
     # The autouse stub replaced the module attribute only; `env_info` here is the real function.
     info = env_info()
