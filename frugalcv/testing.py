@@ -71,3 +71,24 @@ def classify_cli(*, max_steps: int, extra: tuple[str, ...] = ()) -> list[str]:
         "--train.progress=false",
         "--train.accelerator=cpu",
     ]
+
+
+def check_explanation_tests(bench, plan) -> list:
+    """Assert a benchmark's explanation tests are wired to its plan: every explanation row is fed
+    by jobs of the full ``plan``, every claim names existing rows, each explanation claim
+    re-states a claim of the benchmark, and ``--quick`` plans no ``explain/`` job.
+
+    Returns:
+        The explanation claims (those with ``explains``), for checks of their own.
+    """
+    from frugalcv.benchmarks.runner import make_plan
+
+    names = {r.name for r in bench.rows(plan.seeds) + bench.explain_rows(plan.seeds)}
+    for spec in bench.explain_rows(plan.seeds):
+        assert all(src.job in plan.jobs for src in spec.sources), spec.name
+    assert all({c.left, c.right} <= names for c in bench.claims)
+    tests = [c for c in bench.claims if c.explains]
+    assert tests and all(c.explains in {p.text for p in bench.claims} for c in tests)
+    quick = make_plan(bench, quick=True, check_data=False, runs_dir="/nonexistent-runs")
+    assert not any(j.startswith("explain/") for j in quick.jobs)
+    return tests

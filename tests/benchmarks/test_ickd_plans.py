@@ -111,6 +111,7 @@ def test_digits100_explanation_rows_double_only_the_student_schedule():
     differing from the base job only in epochs, milestones and out_dir, the same teacher; the
     explanation claims re-state the paper claims (not the precondition) on those rows."""
     from frugalcv.core.config import to_dict
+    from frugalcv.testing import check_explanation_tests
 
     plan = _plan(ickd_digits100)
     bench = ickd_digits100.BENCHMARK
@@ -127,13 +128,7 @@ def test_digits100_explanation_rows_double_only_the_student_schedule():
         )
         job["train"]["out_dir"] = base["train"]["out_dir"]
         assert job == base
-    names = {r.name for r in bench.rows(plan.seeds) + bench.explain_rows(plan.seeds)}
-    for spec in bench.explain_rows(plan.seeds):
-        assert all(src.job in plan.jobs for src in spec.sources)
-    assert all({c.left, c.right} <= names for c in bench.claims)
-    tests = [c for c in bench.claims if c.explains]
+    tests = check_explanation_tests(bench, plan)
     assert sorted(c.explains for c in tests) == sorted(
         c.text for c in bench.claims if not c.explains and not c.text.startswith("precondition")
     )
-    quick = make_plan(bench, seeds=[0], quick=True, runs_dir="unused", check_data=False)
-    assert not [n for n in quick.jobs if n.startswith("explain/")]
