@@ -11,9 +11,12 @@ from frugalcv.slim.cnn import (
 from frugalcv.slim.cost import DYNAMIC_MODES, dynamic_macs, latency_table, macs_per_width
 from frugalcv.slim.dsnet import (
     BOOTSTRAP_OPTIONS,
+    DSNET_STEPS_PER_EPOCH,
     BufferEMA,
     GateTask,
     SupernetTask,
+    ema_decay_for,
+    ema_horizon_note,
     recalibrate_supernet,
     sandwich_widths,
     soft_cross_entropy,
@@ -34,6 +37,9 @@ __all__ = [
     "DYNAMIC_MODES",
     "SGS_RULES",
     "BufferEMA",
+    "DSNET_STEPS_PER_EPOCH",
+    "ema_decay_for",
+    "ema_horizon_note",
     "DSMobileNetV2",
     "DSResNet",
     "DSViT",

@@ -44,14 +44,58 @@ from frugalcv.slim.supernet import SlimSupernet, grouped_forward
 __all__ = [
     "BOOTSTRAP_OPTIONS",
     "BufferEMA",
+    "DSNET_STEPS_PER_EPOCH",
     "GateTask",
     "SupernetTask",
+    "ema_decay_for",
+    "ema_horizon_note",
     "recalibrate_supernet",
     "sandwich_widths",
     "soft_cross_entropy",
 ]
 
 BOOTSTRAP_OPTIONS = ("ema", "live", "none")
+
+
+DSNET_STEPS_PER_EPOCH = 2502  # ImageNet-1k train images / the DS-Net code's batch of 512
+
+
+def ema_decay_for(
+    steps_per_epoch: int, *, decay: float = 0.997, reference_steps: int = DSNET_STEPS_PER_EPOCH
+) -> float:
+    """The EMA decay with the same horizon in epochs as ``decay`` at ``reference_steps`` steps
+    per epoch: ``decay ** (reference_steps / steps_per_epoch)``.
+
+    DS-Net's 0.997 averages over about 333 steps, 0.13 of an ImageNet epoch at batch 512; on a
+    6000-image set at batch 64 (94 steps per epoch) the same 0.997 would average over 3.5
+    epochs, a teacher that lags a 15-epoch run by a quarter of it. Example:
+    ``ema_decay_for(94) ~= 0.923``.
+    """
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")
+    return float(decay ** (reference_steps / steps_per_epoch))
+
+
+def ema_horizon_note(decay: float, steps_per_epoch: int) -> str | None:
+    """A warning when an EMA teacher averages over more than one epoch (None otherwise).
+
+    The bootstrapped sub-networks learn from the EMA's largest output; a teacher that lags
+    the model by epochs is near-uniform early on and pulls the shared weights to a constant
+    prediction (measured on mnist-rot-back: 0.997 at 93 steps per epoch kept every width at
+    11% for 8 epochs).
+    """
+    if decay <= 0 or steps_per_epoch < 1:
+        return None
+    horizon = 1.0 / (1.0 - decay)
+    if horizon <= steps_per_epoch:
+        return None
+    return (
+        f"dsnet.ema_decay={decay:g} averages over {horizon:.0f} steps, "
+        f"{horizon / steps_per_epoch:.1f} epochs of {steps_per_epoch} steps: the bootstrapping "
+        f"teacher will lag far behind the model. DS-Net's 0.997 at this many steps per epoch "
+        f"is dsnet.ema_decay={ema_decay_for(steps_per_epoch):.4f} "
+        f"(frugalcv.slim.ema_decay_for)."
+    )
 
 
 def soft_cross_entropy(logits: Tensor, target_probs: Tensor) -> Tensor:
@@ -87,17 +131,26 @@ def sandwich_widths(
 class BufferEMA(nn.Module):
     """An exponential moving average copy of a model, holding only buffers.
 
-    ``theta_ema <- decay * theta_ema + (1 - decay) * theta`` after each optimizer step; the
-    model's own buffers (BN statistics) are copied. The copy's parameters are turned into
+    ``theta_ema <- decay * theta_ema + (1 - decay) * theta`` after each optimizer step. The
+    model's floating-point buffers (BN running statistics) are averaged the same way with
+    ``buffers="ema"`` (timm ``ModelEma``, which the DS-Net code uses: the statistics then lag
+    like the weights they normalise) or copied with ``buffers="copy"``; integer buffers
+    (``num_batches_tracked``) are always copied. The copy's parameters are turned into
     buffers, so no optimizer, ``requires_grad`` or DDP gradient hook ever touches it, and it is
     saved with the task's ``state_dict``. It always runs in eval mode.
+
+    Copying the live statistics onto lagging weights mismatches them: with a short schedule
+    and a fast-moving model the copy then predicts at chance for epochs, and so does every
+    sub-network bootstrapped from it.
     """
 
-    def __init__(self, model: nn.Module, *, decay: float) -> None:
+    def __init__(self, model: nn.Module, *, decay: float, buffers: str = "ema") -> None:
         super().__init__()
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1); got {decay}")
-        self.decay = decay
+        if buffers not in ("ema", "copy"):
+            raise ValueError(f"buffers must be 'ema' or 'copy'; got {buffers!r}")
+        self.decay, self.buffers = decay, buffers
         module = copy.deepcopy(model)
         for m in module.modules():
             for name, p in list(m._parameters.items()):
@@ -120,7 +173,10 @@ class BufferEMA(nn.Module):
         for name in self._param_names:
             ema[name].lerp_(params[name].detach(), 1.0 - self.decay)
         for name, b in model.named_buffers():
-            ema[name].copy_(b)
+            if self.buffers == "ema" and b.is_floating_point():
+                ema[name].lerp_(b.detach(), 1.0 - self.decay)
+            else:
+                ema[name].copy_(b)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)
@@ -153,7 +209,10 @@ class SupernetTask(Task):
             trains with the supernet).
         num_random: random widths per batch (2 in the DS-Net code: 4 passes in all).
         bootstrap: ``"ema"``, ``"live"`` or ``"none"``.
-        ema_decay: 0.997 (DS-Net ``mobilenetv1_bn_uniform.yml``).
+        ema_decay: 0.997 (DS-Net ``mobilenetv1_bn_uniform.yml``); for another number of steps
+            per epoch, :func:`ema_decay_for` keeps its horizon in epochs.
+        ema_buffers: ``"ema"`` (timm ``ModelEma``, the DS-Net code) or ``"copy"``; see
+            :class:`BufferEMA`.
         label_smoothing: 0.1 (DS-Net code).
         mvco_weight: weight of the cross-view term (0: off).
 
@@ -174,6 +233,7 @@ class SupernetTask(Task):
         num_random: int = 2,
         bootstrap: str = "ema",
         ema_decay: float = 0.997,
+        ema_buffers: str = "ema",
         label_smoothing: float = 0.1,
         ensemble: bool = False,
         mvco_weight: float = 0.0,
@@ -194,7 +254,9 @@ class SupernetTask(Task):
             ensemble,
             mvco_weight,
         )
-        self.ema = BufferEMA(model, decay=ema_decay) if bootstrap == "ema" else None
+        self.ema = (
+            BufferEMA(model, decay=ema_decay, buffers=ema_buffers) if bootstrap == "ema" else None
+        )
 
     def deployable(self) -> nn.Module:
         """The EMA copy (its parameters are buffers; load its ``state_dict`` into a fresh

@@ -2,6 +2,7 @@
 dynamic inference, metrics and classical baselines."""
 
 import math
+import random
 
 import pytest
 import torch
@@ -77,6 +78,7 @@ def trained(data):
     """Stage 1 with the plain loop: 2 epochs of 40 sandwich steps (batch 16, Adam)."""
     _, crops, (vn, vc) = data
     net = _tiny()
+    random.seed(0)  # the sandwich draws (Python's random): same supernet whatever ran before
     task = DenoiseSupernetTask(model=net, num_random=1)
     opt = torch.optim.Adam(task.trainable_parameters(), lr=3e-3)
     loader = TensorLoader((crops,), batch_size=16, shuffle=True, transform=noise_transform(25.0))

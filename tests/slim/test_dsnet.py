@@ -8,10 +8,13 @@ import torch
 from torch.testing import assert_close
 
 from frugalcv.slim import (
+    DSNET_STEPS_PER_EPOCH,
     BufferEMA,
     DSResNet,
     GateTask,
     SupernetTask,
+    ema_decay_for,
+    ema_horizon_note,
     recalibrate_supernet,
     sandwich_widths,
     soft_cross_entropy,
@@ -62,10 +65,44 @@ def test_buffer_ema_holds_no_parameters_and_follows_the_formula():
         net[1].running_mean.fill_(5.0)
     ema.update(net)
     assert_close(ema.module[0].weight, 0.9 * before + 0.1 * net[0].weight)
-    assert_close(ema.module[1].running_mean, torch.full((2,), 5.0))
+    # BN statistics lag like the weights (timm ModelEma); the integer counter is copied
+    assert_close(ema.module[1].running_mean, torch.full((2,), 0.5))
+    net[1].num_batches_tracked.fill_(7)
+    ema.update(net)
+    assert int(ema.module[1].num_batches_tracked) == 7
+    assert_close(ema.module[1].running_mean, torch.full((2,), 0.9 * 0.5 + 0.5))
     ema.train()
     assert not ema.module.training
     assert set(ema.state_dict()) == {f"module.{k}" for k in net.state_dict()}
+
+
+def test_buffer_ema_copy_mode_and_errors():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = BufferEMA(net, decay=0.9, buffers="copy")
+    with torch.no_grad():
+        net[1].running_mean.fill_(5.0)
+    ema.update(net)
+    assert_close(ema.module[1].running_mean, torch.full((2,), 5.0))
+    with pytest.raises(ValueError, match="buffers must be"):
+        BufferEMA(net, decay=0.9, buffers="mean")
+
+
+def test_ema_decay_for_keeps_the_horizon_in_epochs():
+    assert ema_decay_for(DSNET_STEPS_PER_EPOCH) == pytest.approx(0.997)
+    d = ema_decay_for(94)
+    assert d == pytest.approx(0.923, abs=1e-3)
+    # horizon in steps 1 / (1 - d) shrinks with the epoch: same fraction of an epoch
+    ratio = (1 / (1 - d)) / 94
+    assert ratio == pytest.approx((1 / (1 - 0.997)) / DSNET_STEPS_PER_EPOCH, rel=0.05)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        ema_decay_for(0)
+
+
+def test_ema_horizon_note_warns_only_past_one_epoch():
+    assert ema_horizon_note(0.9, 93) is None  # 10 steps
+    assert ema_horizon_note(0.0, 93) is None
+    note = ema_horizon_note(0.997, 93)
+    assert note is not None and "333 steps" in note and "0.92" in note
 
 
 def test_sandwich_task_learns_with_a_plain_loop():

@@ -34,6 +34,7 @@ def _small_cfg(out, **extra):
             "data.num_test": 0,
             "data.augment": False,
             "dsnet.gate_epochs": 2,
+            "dsnet.ema_decay": 0.69,  # ema_decay_for(20 steps per epoch)
             "latency.repeats": 3,
             "latency.warmup": 1,
             "latency.batch_sizes": "1,16",

@@ -97,7 +97,8 @@ class DSNetConfig:
     # Stage I (train_slim.py, configs/mobilenetv1_bn_uniform.yml)
     num_random: int = 2  # random middle widths per batch (4 passes in all)
     bootstrap: Literal["ema", "live", "none"] = "ema"  # in-place bootstrapping teacher
-    ema_decay: float = 0.997  # EMA teacher decay (yml model_ema_decay)
+    ema_decay: float = 0.997  # EMA teacher decay (yml model_ema_decay); see ema_decay_for
+    ema_buffers: Literal["ema", "copy"] = "ema"  # BN statistics averaged (timm ModelEma) or copied
     ensemble: bool = False  # IEB (ensemble_ib, off at commit 15cd303)
     mvco_weight: float = 0.0  # multi-view consistency weight (DS-Net++; > 0 feeds two views)
     label_smoothing: float = 0.1  # both train scripts
@@ -185,7 +186,8 @@ def tiny() -> Config:
     return Config(
         data=DataConfig(name="mnist5k-back", num_train=2000, num_test=1000, resize=14),
         model=ModelConfig(arch="ds_resnet", resnet_depth=8),
-        dsnet=DSNetConfig(ema_decay=0.95, gate_epochs=4, gate_lr=0.1),
+        # ema_decay_for(31 steps per epoch): DS-Net's 0.997 at the same horizon in epochs
+        dsnet=DSNetConfig(ema_decay=0.78, gate_epochs=4, gate_lr=0.1),
         latency=LatencyConfig(repeats=15, warmup=3),
         optim=OptimConfig(
             lr=0.1,

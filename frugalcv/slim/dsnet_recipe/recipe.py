@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,12 @@ from frugalcv.core.recipe import start_run, write_rows
 from frugalcv.core.stages import train_rows, train_stage
 from frugalcv.core.task import Task
 from frugalcv.slim.cost import macs_per_width
-from frugalcv.slim.dsnet import GateTask, SupernetTask, recalibrate_supernet
+from frugalcv.slim.dsnet import (
+    GateTask,
+    SupernetTask,
+    ema_horizon_note,
+    recalibrate_supernet,
+)
 from frugalcv.slim.dsnet_recipe.config import Config
 from frugalcv.slim.dsnet_recipe.data import _Data, load_data
 from frugalcv.slim.dsnet_recipe.evaluate import _eval_summary, evaluate_rows, interpolate_static
@@ -91,6 +97,9 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
         return summary
     data = load_data(cfg)
     d = cfg.dsnet
+    note = ema_horizon_note(d.ema_decay, len(data.train)) if d.bootstrap == "ema" else None
+    if note and ctx.is_main:
+        warnings.warn(note, stacklevel=2)
     shape = data.input_shape
 
     def new_supernet() -> SlimSupernet:
@@ -104,6 +113,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
         num_random=d.num_random,
         bootstrap=d.bootstrap,
         ema_decay=d.ema_decay,
+        ema_buffers=d.ema_buffers,
         label_smoothing=d.label_smoothing,
         ensemble=d.ensemble,
         mvco_weight=d.mvco_weight,
