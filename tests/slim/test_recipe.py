@@ -208,3 +208,30 @@ def test_latency_rows_report_efficiency_against_exact_mac_reductions():
         )
     red = [rows[f"resnet50 b1 w{w} sliced"]["mac_reduction"] for w in ("0.25", "0.5", "0.75")]
     assert red[0] > red[1] > red[2] > 1.0
+
+
+def test_dsnet_plan_explanation_tests_change_one_condition_each():
+    from frugalcv.benchmarks import get_benchmark
+    from frugalcv.benchmarks.runner import make_plan
+    from frugalcv.testing import check_explanation_tests
+
+    bench = get_benchmark("dsnet")
+    plan = make_plan(bench, seeds=[0, 1], runs_dir="unused", check_data=False)
+    assert len(check_explanation_tests(bench, plan)) == 7
+    assert next(iter(plan.jobs)) == "study/ds_resnet/seed0"  # the longest job starts first
+    for arch in ("ds_resnet", "ds_vit"):
+        base = plan.config(f"{arch}/seed1")
+        unit = plan.jobs[f"explain/unit1e9/{arch}/seed1"]
+        assert unit.job.dependencies() == (f"{arch}/seed1",)  # the same Stage I
+        cfg = unit.cfg
+        assert cfg.dsnet.macs_unit == 1e9 and not cfg.dsnet.static_rows
+        assert cfg.dsnet.supernet_ckpt.endswith(f"{arch}/seed1/supernet/last.pt")
+        same = {f for f in vars(base.dsnet) if getattr(base.dsnet, f) == getattr(cfg.dsnet, f)}
+        assert set(vars(base.dsnet)) - same == {"macs_unit", "static_rows", "supernet_ckpt"}
+        assert (cfg.data, cfg.model, cfg.optim) == (base.data, base.model, base.optim)
+        # the teacher's horizon in epochs is DS-Net's
+        assert base.dsnet.ema_decay == pytest.approx(0.9223, abs=1e-4)
+    study = plan.config("study/ds_resnet/seed0")
+    base = plan.config("ds_resnet/seed0")
+    assert study.train.epochs == 2 * base.train.epochs
+    assert study.dsnet.gate_epochs == 2 * base.dsnet.gate_epochs
