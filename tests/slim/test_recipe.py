@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.testing import assert_close
@@ -235,3 +236,24 @@ def test_dsnet_plan_explanation_tests_change_one_condition_each():
     base = plan.config("ds_resnet/seed0")
     assert study.train.epochs == 2 * base.train.epochs
     assert study.dsnet.gate_epochs == 2 * base.dsnet.gate_epochs
+
+
+def test_gate_signal_study_features_match_the_sliced_forward():
+    import importlib.util
+    from pathlib import Path
+
+    from frugalcv.slim import DSResNet
+
+    path = Path(__file__).parents[2] / "benchmarks" / "studies" / "dsnet_gate_signal.py"
+    spec = importlib.util.spec_from_file_location("dsnet_gate_signal", path)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    torch.manual_seed(0)
+    model = DSResNet(layers=(1, 1), planes=(8, 16), in_channels=1, num_classes=3).eval()
+    x, y = torch.randn(10, 1, 12, 12), torch.randint(0, 3, (10,))
+    f = study.features(model, [(x[:6], y[:6]), (x[6:], y[6:])])
+    assert f["trunk"].shape == (10, 8) and f["stage2"].shape[0] == 10
+    with torch.no_grad():
+        z = model(x, width=model.widths[0])
+    assert (f["hard"] == (z.argmax(-1) != y).numpy()).all()
+    assert np.allclose(f["conf"], torch.softmax(z, -1).max(-1).values.numpy(), atol=1e-6)
