@@ -67,9 +67,9 @@ def ema_decay_for(
     per epoch: ``decay ** (reference_steps / steps_per_epoch)``.
 
     DS-Net's 0.997 averages over about 333 steps, 0.13 of an ImageNet epoch at batch 512; on a
-    6000-image set at batch 64 (94 steps per epoch) the same 0.997 would average over 3.5
+    6000-image set at batch 64 (93 steps per epoch) the same 0.997 would average over 3.6
     epochs, a teacher that lags a 15-epoch run by a quarter of it. Example:
-    ``ema_decay_for(94) ~= 0.923``.
+    ``ema_decay_for(93) ~= 0.9223``.
     """
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")

@@ -257,3 +257,8 @@ def test_gate_signal_study_features_match_the_sliced_forward():
         z = model(x, width=model.widths[0])
     assert (f["hard"] == (z.argmax(-1) != y).numpy()).all()
     assert np.allclose(f["conf"], torch.softmax(z, -1).max(-1).values.numpy(), atol=1e-6)
+    # the results file: one row per quantity, claims on the two conditions the gate needs
+    m = {k: 0.0 for k in study.LABELS} | {"auc_trunk": 0.7}
+    res = study.results([m, m], [0, 1])
+    verdicts = [cr.holds for cr in res.evaluate_claims()]
+    assert verdicts == [True, False] and all(c.explains == study.CLAIM for c in res.claims)
