@@ -194,9 +194,18 @@ def test_benchmark_rows_differ_only_in_variant_and_seed():
     from frugalcv.benchmarks.sgn import BENCHMARK, DATASETS, VARIANTS
 
     plan = make_plan(BENCHMARK, seeds=[0, 1, 2], runs_dir="unused", check_data=False)
-    assert len(plan.jobs) == len(DATASETS) * len(VARIANTS) * 3 + 1  # + the schedule study
-    study = plan.config("study/mnist-rot-back/cnn/seed0")
-    assert study.train.epochs == 2 * plan.config("mnist-rot-back/cnn/seed0").train.epochs
+    # + one schedule study per data set (its baseline, seed 0, at twice its epochs)
+    assert len(plan.jobs) == len(DATASETS) * len(VARIANTS) * 3 + len(DATASETS)
+    assert [c.row for c in BENCHMARK.schedule_checks] == [f"{d}/cnn" for d in DATASETS]
+    for dataset in DATASETS:
+        study = plan.config(f"study/{dataset}/cnn/seed0")
+        base = plan.config(f"{dataset}/cnn/seed0")
+        assert study.train.epochs == 2 * base.train.epochs
+        same = {"epochs": 0, "eval_every": 0, "out_dir": ""}  # all else equal
+        assert dataclasses.replace(study.train, **same) == dataclasses.replace(base.train, **same)
+    # the longest job (the doubled baseline on the longest schedule) is scheduled first
+    first = plan.config(next(iter(plan.jobs)))
+    assert first.train.epochs == max(c.train.epochs for c in map(plan.config, plan.jobs))
     names = {r.name for r in BENCHMARK.rows([0, 1, 2])}
     for claim in BENCHMARK.claims:
         assert {claim.left, claim.right} <= names and claim.op == ">" and claim.margin == 0
