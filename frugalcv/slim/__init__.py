@@ -25,9 +25,11 @@ from frugalcv.slim.gate import (
     SGS_RULES,
     DynamicGate,
     GateOutput,
+    budget_curve,
     complexity_loss,
     gumbel_route,
     sgs_targets,
+    threshold_for_share,
 )
 from frugalcv.slim.supernet import SlimSupernet, forward_masked, grouped_forward
 from frugalcv.slim.vit import DSViT, SlimTransformerBlock, ds_vit_cifar
@@ -49,6 +51,7 @@ __all__ = [
     "SlimSupernet",
     "SlimTransformerBlock",
     "SupernetTask",
+    "budget_curve",
     "complexity_loss",
     "ds_mobilenet_v2_cifar",
     "ds_mobilenet_v2_imagenet",
@@ -65,4 +68,5 @@ __all__ = [
     "sandwich_widths",
     "sgs_targets",
     "soft_cross_entropy",
+    "threshold_for_share",
 ]

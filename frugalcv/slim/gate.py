@@ -7,6 +7,7 @@ C. Li et al., "Dynamic Slimmable Network", CVPR 2021 (Sec. 3.2 gate, Sec. 3.3 SG
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,9 +18,11 @@ __all__ = [
     "SGS_RULES",
     "DynamicGate",
     "GateOutput",
+    "budget_curve",
     "complexity_loss",
     "gumbel_route",
     "sgs_targets",
+    "threshold_for_share",
 ]
 
 SGS_RULES = ("official", "paper")
@@ -212,3 +215,95 @@ def complexity_loss(weights: Tensor, choice_macs: Tensor, *, unit: float) -> Ten
         )
     expected = (weights * choice_macs.to(weights.dtype)).sum(-1).mean()
     return (expected / unit) ** 2
+
+
+def threshold_for_share(scores: Tensor, share: float) -> float:
+    """The score above which a ``share`` of ``scores`` lies: calibrates budget routing.
+
+    Route an image to the large width when its score is ``> threshold``. Calibrate on images
+    the evaluation does not use (e.g. the training set), then apply per image: the share met on
+    new images is then an estimate, not exact. ``share`` 0 gives ``+inf`` (nothing routed),
+    1 gives ``-inf`` (everything routed).
+
+    Args:
+        scores: ``(N,)`` a "hard" score per image, e.g. the gate's softmax on the largest width.
+        share: target fraction of images in ``[0, 1]``.
+    """
+    if scores.dim() != 1 or scores.numel() == 0:
+        raise ValueError(f"scores must be a non-empty (N,) tensor; got {tuple(scores.shape)}")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1]; got {share}")
+    if share == 0.0:
+        return float("inf")
+    if share == 1.0:
+        return float("-inf")
+    s = scores.detach().double().sort(descending=True).values
+    k = round(share * s.numel())  # images routed: the k highest scores
+    if k <= 0:
+        return float(s[0])
+    if k >= s.numel():
+        return float("-inf")
+    return float((s[k - 1] + s[k]) / 2) if s[k - 1] > s[k] else float(s[k])
+
+
+def budget_curve(
+    score_cal: Tensor,
+    score: Tensor,
+    small_ok: Tensor,
+    large_ok: Tensor,
+    *,
+    macs_small: float,
+    macs_large: float,
+    shares: Sequence[float],
+    gate_macs: float = 0.0,
+) -> dict[str, Tensor]:
+    """Accuracy against mean MACs when the images a gate scores highest run the large width.
+
+    A two-way budget router on top of a trained gate: for each target share ``q`` a threshold
+    is calibrated on ``score_cal`` (:func:`threshold_for_share`), every image with a higher
+    ``score`` runs the large width, the rest the small one. Next to it, at the share each
+    threshold really routed (``share``):
+
+    - ``random_acc``: the expected accuracy of routing that share at random (no information):
+      ``(1 - share) acc_small + share acc_large``;
+    - ``oracle_acc``: the best any router can do with that share: images the small width gets
+      wrong and the large one right go first.
+
+    Args:
+        score_cal: ``(M,)`` scores of the calibration images.
+        score: ``(N,)`` scores of the evaluated images; small_ok / large_ok: ``(N,)`` bool,
+            whether the small / large width classifies each image correctly.
+        macs_small, macs_large: MACs per image of the two widths; gate_macs: the router's own.
+        shares: target shares in ``[0, 1]``.
+
+    Returns:
+        ``(len(shares),)`` float64 tensors ``target``, ``share``, ``macs`` (mean per image,
+        gate included), ``acc``, ``random_acc``, ``oracle_acc``.
+    """
+    n = score.numel()
+    if score.dim() != 1 or small_ok.shape != (n,) or large_ok.shape != (n,):
+        raise ValueError(
+            f"score, small_ok and large_ok must all be (N,); got {tuple(score.shape)}, "
+            f"{tuple(small_ok.shape)}, {tuple(large_ok.shape)}"
+        )
+    if n == 0:
+        raise ValueError("budget_curve needs at least one evaluated image")
+    small_ok, large_ok = small_ok.bool().cpu(), large_ok.bool().cpu()
+    score = score.detach().double().cpu()
+    acc_small, acc_large = small_ok.double().mean(), large_ok.double().mean()
+    gain = (large_ok & ~small_ok).sum().double()  # images only the large width gets right
+    out: dict[str, list[float]] = {
+        k: [] for k in ("target", "share", "macs", "acc", "random_acc", "oracle_acc")
+    }
+    for q in shares:
+        t = threshold_for_share(score_cal, float(q))
+        routed = score > t
+        k = routed.sum().double()
+        share = k / n
+        out["target"].append(float(q))
+        out["share"].append(float(share))
+        out["macs"].append(float(macs_small + share * (macs_large - macs_small) + gate_macs))
+        out["acc"].append(float(torch.where(routed, large_ok, small_ok).double().mean()))
+        out["random_acc"].append(float((1 - share) * acc_small + share * acc_large))
+        out["oracle_acc"].append(float(acc_small + torch.minimum(k, gain) / n))
+    return {k: torch.tensor(v, dtype=torch.float64) for k, v in out.items()}

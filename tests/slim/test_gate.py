@@ -4,7 +4,14 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from frugalcv.slim import DynamicGate, complexity_loss, gumbel_route, sgs_targets
+from frugalcv.slim import (
+    DynamicGate,
+    budget_curve,
+    complexity_loss,
+    gumbel_route,
+    sgs_targets,
+    threshold_for_share,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -99,3 +106,44 @@ def test_gumbel_sampling_matches_softmax_frequencies():
     assert torch.isfinite(out.soft).all()
     freq = torch.bincount(out.index, minlength=3).float() / 20000
     assert_close(freq, torch.softmax(logits[0], -1), atol=0.015, rtol=0)
+
+
+def test_threshold_for_share_routes_the_requested_share():
+    s = torch.arange(10.0)  # 0..9
+    assert threshold_for_share(s, 0.0) == float("inf")
+    assert threshold_for_share(s, 1.0) == float("-inf")
+    for q in (0.1, 0.3, 0.5, 0.9):
+        t = threshold_for_share(s, q)
+        assert int((s > t).sum()) == round(10 * q)
+    # ties cannot be split by a threshold: all of a tied block goes the same way
+    tied = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    assert int((tied > threshold_for_share(tied, 0.5)).sum()) in (0, 3)
+    with pytest.raises(ValueError, match=r"share must be in \[0, 1\]"):
+        threshold_for_share(s, 1.5)
+    with pytest.raises(ValueError, match="non-empty"):
+        threshold_for_share(torch.zeros(2, 2), 0.5)
+
+
+def test_budget_curve_against_hand_counts():
+    # 6 images: the small width is right on 0-2, the large on 0-4; image 5 nobody gets
+    small = torch.tensor([1, 1, 1, 0, 0, 0], dtype=torch.bool)
+    large = torch.tensor([1, 1, 1, 1, 1, 0], dtype=torch.bool)
+    good = torch.tensor([0.1, 0.2, 0.3, 0.9, 0.8, 0.5])  # ranks the two gains first
+    c = budget_curve(
+        good, good, small, large, macs_small=10, macs_large=100, shares=[0, 1 / 3, 1], gate_macs=1
+    )
+    assert_close(c["share"], torch.tensor([0.0, 1 / 3, 1.0], dtype=torch.float64))
+    assert_close(c["macs"], torch.tensor([11.0, 41.0, 101.0], dtype=torch.float64))
+    assert_close(c["acc"], torch.tensor([0.5, 5 / 6, 5 / 6], dtype=torch.float64))
+    assert_close(c["oracle_acc"], c["acc"])  # this score is an oracle
+    assert_close(c["random_acc"], torch.tensor([0.5, 0.5 + 1 / 9, 5 / 6], dtype=torch.float64))
+    # a score ranking the other way loses to random routing at the same share
+    bad = -good
+    b = budget_curve(bad, bad, small, large, macs_small=10, macs_large=100, shares=[1 / 3])
+    assert float(b["acc"][0]) == 0.5 < float(b["random_acc"][0])
+    # calibrated on other images, the share met is what the threshold really routed
+    cal = torch.tensor([0.0, 1.0])  # share 0.5 -> threshold 0.5: 2 of the 6 images exceed it
+    d = budget_curve(cal, good, small, large, macs_small=10, macs_large=100, shares=[0.5])
+    assert_close(d["share"], torch.tensor([2 / 6], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"must all be \(N,\)"):
+        budget_curve(good, good, small[:3], large, macs_small=1, macs_large=2, shares=[0.5])

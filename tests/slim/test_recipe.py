@@ -262,3 +262,42 @@ def test_gate_signal_study_features_match_the_sliced_forward():
     res = study.results([m, m], [0, 1])
     verdicts = [cr.holds for cr in res.evaluate_claims()]
     assert verdicts == [True, False] and all(c.explains == study.CLAIM for c in res.claims)
+
+
+def test_gate_budget_study_scores_and_claims_explain_the_benchmarks():
+    import importlib.util
+    from pathlib import Path
+
+    from frugalcv.benchmarks.dsnet import BENCHMARK
+    from frugalcv.slim import DSResNet
+
+    path = Path(__file__).parents[2] / "benchmarks" / "studies" / "dsnet_gate_budget.py"
+    spec = importlib.util.spec_from_file_location("dsnet_gate_budget", path)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    torch.manual_seed(0)
+    model = DSResNet(layers=(1, 1), planes=(8, 16), in_channels=1, num_classes=3).eval()
+    x, y = torch.randn(10, 1, 12, 12), torch.randint(0, 3, (10,))
+    study.BATCH = 4  # several batches, the last one short
+    s = study.scores(model, x, y)
+    with torch.no_grad():
+        f = model.forward_trunk(x)
+        small, large = model(x, width=model.widths[0]), model(x, width=model.widths[-1])
+        p = torch.softmax(model.gate(f).logits, -1)[:, -1]
+    assert torch.equal(s["small_ok"], small.argmax(-1) == y)
+    assert torch.equal(s["large_ok"], large.argmax(-1) == y)
+    torch.testing.assert_close(s["score"], p)
+    assert set(study.scores(model, x, None)) == {"score"}
+    # results: every claim explains one of the dsnet benchmark's own claims, by its text
+    m = {
+        "auc": 0.6,
+        "budget": dict(acc=0.8, random_acc=0.7, oracle_acc=0.95, share=0.4, target=0.4, macs=2.0),
+        "train_calibrated_share": 0.5,
+        "static_at_budget": 0.9,
+        "static_full": 0.805,
+        "full_macs": 3.0,
+    }
+    res = study.results({a: [m, m] for a in study.ARCHS}, [0, 1])
+    texts = {c.text for c in BENCHMARK.claims}
+    assert all(c.explains in texts for c in res.claims)
+    assert [cr.holds for cr in res.evaluate_claims()] == [True, True, True, False] * 2

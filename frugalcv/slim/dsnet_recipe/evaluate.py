@@ -14,10 +14,11 @@ from frugalcv.slim.dsnet_recipe.config import LatencyConfig
 from frugalcv.slim.dsnet_recipe.latency import interleaved_latency
 from frugalcv.slim.supernet import SlimSupernet, grouped_forward
 
-__all__ = ["evaluate_rows", "interpolate_static"]
+__all__ = ["evaluate_rows", "gate_macs", "interpolate_static"]
 
 
-def _gate_macs(model: SlimSupernet) -> int:
+def gate_macs(model: SlimSupernet) -> int:
+    """MACs per image of the gate's slimming head (its two linear layers)."""
     g = model.gate
     return g.reduce.in_features * g.reduce.out_features + g.slim_head.in_features * (
         g.slim_head.out_features
@@ -72,7 +73,7 @@ def evaluate_rows(
         xd = to_module(x, model)
         logits = grouped_forward(model, model.forward_trunk(xd), r.to(xd.device))
         rand_ok += int((logits.argmax(-1).cpu() == y).sum())
-    gate = _gate_macs(model)
+    gate = gate_macs(model)
     dyn_macs = float(choice_macs[route_all].mean()) + gate
     rows: dict[str, dict] = {
         f"sub_w{w:g}": {"acc": correct[w] / n, "macs": macs[w], "width": w} for w in widths
