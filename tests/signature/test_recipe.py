@@ -191,11 +191,31 @@ def test_load_data_reads_local_torchvision_copies_and_resizes(tmp_path):
 @pytest.mark.unit
 def test_benchmark_rows_differ_only_in_variant_and_seed():
     from frugalcv.benchmarks.runner import make_plan
-    from frugalcv.benchmarks.sgn import BENCHMARK, DATASETS, VARIANTS
+    from frugalcv.benchmarks.sgn import BENCHMARK, DATASETS, EXPLAIN, VARIANTS
 
     plan = make_plan(BENCHMARK, seeds=[0, 1, 2], runs_dir="unused", check_data=False)
-    # + one schedule study per data set (its baseline, seed 0, at twice its epochs)
-    assert len(plan.jobs) == len(DATASETS) * len(VARIANTS) * 3 + len(DATASETS)
+    # + one schedule study per data set (its baseline, seed 0, at twice its epochs) and the
+    # explanation tests (sgn_mha of two seeds under one changed setting each)
+    explain = [n for n in plan.jobs if n.startswith("explain/")]
+    assert len(plan.jobs) == len(DATASETS) * len(VARIANTS) * 3 + len(DATASETS) + len(explain)
+    assert sorted(explain) == [
+        f"explain/{key}/mnist-rot-back/sgn_mha/seed{s}" for key in EXPLAIN for s in (0, 1)
+    ]
+    for name in explain:
+        changed = EXPLAIN[name.split("/")[1]][1]
+        cfg, base = plan.config(name), plan.config(name.split("/", 2)[2])
+        assert dataclasses.replace(
+            cfg.model, **{k.split(".")[1]: getattr(base.model, k.split(".")[1]) for k in changed}
+        ) == base.model and (cfg.data, cfg.optim) == (base.data, base.optim)
+        assert all(getattr(cfg.model, k.split(".")[1]) == v for k, v in changed.items())
+    rows = {r.name for r in BENCHMARK.explain_rows([0, 1, 2])}
+    for claim in BENCHMARK.claims:
+        if claim.explains:
+            assert {claim.left, claim.right} <= rows
+            assert claim.explains in {c.text for c in BENCHMARK.claims}
+    assert BENCHMARK.explain_rows([2]) == [] and not make_plan(
+        BENCHMARK, seeds=[2], runs_dir="unused", check_data=False
+    ).jobs.keys() & set(explain)
     assert [c.row for c in BENCHMARK.schedule_checks] == [f"{d}/cnn" for d in DATASETS]
     for dataset in DATASETS:
         study = plan.config(f"study/{dataset}/cnn/seed0")
@@ -206,7 +226,7 @@ def test_benchmark_rows_differ_only_in_variant_and_seed():
     # the longest job (the doubled baseline on the longest schedule) is scheduled first
     first = plan.config(next(iter(plan.jobs)))
     assert first.train.epochs == max(c.train.epochs for c in map(plan.config, plan.jobs))
-    names = {r.name for r in BENCHMARK.rows([0, 1, 2])}
+    names = {r.name for r in BENCHMARK.rows([0, 1, 2])} | rows
     for claim in BENCHMARK.claims:
         assert {claim.left, claim.right} <= names and claim.op == ">" and claim.margin == 0
     for dataset in DATASETS:
