@@ -38,9 +38,9 @@ from frugalcv.benchmarks import get_benchmark
 from frugalcv.benchmarks.runner import make_plan
 from frugalcv.core.checkpoint import load_model
 from frugalcv.core.jsonio import read_json
-from frugalcv.data import load_images
 from frugalcv.reporting.results import Claim, Figure, Results, Row, write_results
 from frugalcv.slim.cost import macs_per_width
+from frugalcv.slim.dsnet_recipe.data import load_arrays
 from frugalcv.slim.dsnet_recipe.evaluate import gate_macs, interpolate_static
 from frugalcv.slim.dsnet_recipe.models import build_supernet
 from frugalcv.slim.gate import budget_curve
@@ -71,19 +71,8 @@ def scores(model, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Te
 def measure(plan, arch: str, seed: int) -> dict:
     job = f"{arch}/seed{seed}"
     cfg = plan.config(job)
-    d = cfg.data
-    data = load_images(
-        d.name,
-        root=d.root or None,
-        seed=cfg.train.seed,
-        num_train=d.num_train or None,
-        num_test=d.num_test or None,
-    )
+    data = load_arrays(cfg)  # the recipe's tensors, without its training augmentation
     x_train, x_test = data.x_train, data.x_test
-    if d.resize:
-        resize = torch.nn.functional.interpolate
-        x_train = resize(x_train, size=(d.resize, d.resize), mode="area")
-        x_test = resize(x_test, size=(d.resize, d.resize), mode="area")
     shape = tuple(x_test.shape[1:])
     torch.manual_seed(cfg.train.seed)
     model = build_supernet(
@@ -135,10 +124,6 @@ def measure(plan, arch: str, seed: int) -> dict:
         "static_at_budget": interpolate_static(static, at["macs"])[0],
         "static_full": static[cfg.model.widths[-1]][1],
         "static": static,
-        "sub": {
-            "small": float(te["small_ok"].double().mean()),
-            "large": float(te["large_ok"].double().mean()),
-        },
     }
 
 

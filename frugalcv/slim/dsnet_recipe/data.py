@@ -56,6 +56,30 @@ class _Data:
     test: Any
 
 
+def load_arrays(cfg: Config) -> Any:
+    """The in-memory train and test tensors of ``cfg.data`` (resized; no augmentation), as
+    :func:`frugalcv.data.load_images` returns them. Not for ``imagefolder`` (streamed)."""
+    from frugalcv.data import load_images
+
+    d = cfg.data
+    if d.name == "imagefolder":
+        raise ValueError("imagefolder is streamed, not loaded into memory: use load_data")
+    data = load_images(
+        d.name,
+        root=d.root or None,
+        seed=cfg.train.seed,
+        num_train=d.num_train or None,
+        num_test=d.num_test or None,
+    )
+    if d.resize:
+        data = dataclasses.replace(
+            data,
+            x_train=F.interpolate(data.x_train, size=(d.resize, d.resize), mode="area"),
+            x_test=F.interpolate(data.x_test, size=(d.resize, d.resize), mode="area"),
+        )
+    return data
+
+
 def load_data(cfg: Config) -> _Data:
     """In-memory sets through :func:`frugalcv.data.load_images`; ``imagefolder`` streamed."""
     d, t = cfg.data, cfg.train
@@ -84,21 +108,7 @@ def load_data(cfg: Config) -> _Data:
             train_views=loader(_TwoViewDataset(train_ds), True, t.batch_size) if two else None,
             test=loader(val_ds, False, t.eval_batch_size),
         )
-    from frugalcv.data import load_images
-
-    data = load_images(
-        d.name,
-        root=d.root or None,
-        seed=t.seed,
-        num_train=d.num_train or None,
-        num_test=d.num_test or None,
-    )
-    if d.resize:
-        data = dataclasses.replace(
-            data,
-            x_train=F.interpolate(data.x_train, size=(d.resize, d.resize), mode="area"),
-            x_test=F.interpolate(data.x_test, size=(d.resize, d.resize), mode="area"),
-        )
+    data = load_arrays(cfg)
     transform = None
     if d.augment or d.flip:
         pad = max(1, data.x_train.shape[-1] // 8) if d.augment else 0
