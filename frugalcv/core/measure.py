@@ -46,6 +46,7 @@ __all__ = [
     "count_flops",
     "count_macs",
     "count_params",
+    "interleaved_latency",
     "measure_latency",
     "model_cost",
     "module_device",
@@ -204,6 +205,40 @@ def measure_latency(
         "device": str(device),
         "num_threads": torch.get_num_threads(),
     }
+
+
+def interleaved_latency(
+    variants: dict[str, Callable[[], Any]],
+    *,
+    warmup: int = 3,
+    repeats: int = 20,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Median milliseconds of each zero-argument call, timed round-robin.
+
+    Each round times every variant once, so a change of machine load (other processes on a
+    shared CPU) hits all variants alike instead of biasing the ones timed during it; use it for
+    any ratio of two timings. Runs under ``torch.no_grad``; the callables must already be in
+    eval mode on ``device`` (CUDA is synchronised before each clock read).
+    """
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"Need warmup >= 0 and repeats >= 1, got warmup={warmup}, {repeats=}.")
+    if not variants:
+        raise ValueError("interleaved_latency needs at least one variant to time.")
+    device = torch.device(device)
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    with torch.no_grad():
+        for _ in range(warmup):
+            for fn in variants.values():
+                fn()
+        _sync(device)
+        for _ in range(repeats):
+            for k, fn in variants.items():
+                t0 = time.perf_counter()
+                fn()
+                _sync(device)
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: float(statistics.median(v)) for k, v in times.items()}
 
 
 def _tensor_bytes(tensors: Iterable[Tensor]) -> int:

@@ -1,7 +1,8 @@
 """Throughput of the signature-graph features against the CNN forward that feeds them.
 
-Conventions follow :func:`frugalcv.core.measure.measure_latency` (eval mode, ``no_grad``, warm-up
-runs, CUDA synchronised before reading the clock, median of the timed runs). The graph part is
+Conventions follow :func:`frugalcv.core.measure.interleaved_latency` (eval mode, ``no_grad``,
+warm-up runs, CUDA synchronised before reading the clock, median of the timed runs, the two parts
+timed round-robin so that a change of machine load does not bias their ratio). The graph part is
 :class:`~frugalcv.signature.sgn.SignatureSpectrum` alone on precomputed feature maps: channel
 grouping, patch extrema, edges and weights, Laplacian and ``eigvalsh``; the CNN part is
 ``forward_features`` of the backbone (no head).
@@ -12,18 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from frugalcv.core.measure import measure_latency, to_module
+from frugalcv.core.measure import interleaved_latency, to_module
 
 __all__ = ["graph_speed_ratio"]
-
-
-class _Features(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model.forward_features(x)
 
 
 def graph_speed_ratio(
@@ -42,7 +34,8 @@ def graph_speed_ratio(
             ``forward_features``).
         x: input batch ``(B, in_chans, H, W)``.
         spectrum: the graph layer to time; default ``model.head.spectrum``.
-        warmup, repeats, device: as in :func:`frugalcv.core.measure.measure_latency`.
+        warmup, repeats, device: as in :func:`frugalcv.core.measure.interleaved_latency` (the
+            two parts are timed round-robin, one of each per round).
 
     Returns:
         ``{"graph_images_per_s", "cnn_images_per_s", "ratio", "graph_ms", "cnn_ms",
@@ -57,17 +50,29 @@ def graph_speed_ratio(
             "'sgn' / 'sgn_mha' model from create_sgn_model"
         )
     device = torch.device(device)
-    features = _Features(model)
-    cnn = measure_latency(features, x, warmup=warmup, repeats=repeats, device=device)
     first = next(iter(model.parameters()), None)
     old_device, was_training = (first.device if first is not None else None), model.training
-    with torch.no_grad():
+    spectrum_training = spectrum.training
+    try:
         model.to(device).eval()
-        f = model.forward_features(to_module(x, model))  # (B, C, h, w)
-    model.train(was_training)
-    if old_device is not None:
-        model.to(old_device)
-    graph = measure_latency(spectrum, f, warmup=warmup, repeats=repeats, device=device)
+        spectrum.to(device).eval()  # usually inside the model already
+        x = to_module(x, model)
+        with torch.no_grad():
+            f = model.forward_features(x)  # (B, C, h, w): the graph layer's input
+        # round-robin: a change of machine load hits both timings alike (their ratio is the claim)
+        ms = interleaved_latency(
+            {"cnn": lambda: model.forward_features(x), "graph": lambda: spectrum(f)},
+            warmup=warmup,
+            repeats=repeats,
+            device=device,
+        )
+    finally:
+        model.train(was_training)
+        spectrum.train(spectrum_training)
+        if old_device is not None:
+            model.to(old_device)
+            spectrum.to(old_device)
+    graph, cnn = {"median_ms": ms["graph"]}, {"median_ms": ms["cnn"]}
     b = int(x.shape[0])
     graph_ips = b / (graph["median_ms"] / 1e3)
     cnn_ips = b / (cnn["median_ms"] / 1e3)

@@ -10,6 +10,7 @@ from frugalcv.core.measure import (
     count_flops,
     count_macs,
     count_params,
+    interleaved_latency,
     measure_latency,
     model_cost,
     peak_memory,
@@ -134,3 +135,20 @@ def test_model_cost_keys_and_values() -> None:
     assert all(isinstance(v, (int, float, str)) for v in cost.values())  # JSON-ready, flat
     with pytest.raises(ValueError, match="input_shape"):
         model_cost(model, input_shape=(3, 0, 2))
+
+
+def test_interleaved_latency_times_every_variant_in_rounds():
+    order = []
+    ms = interleaved_latency(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, warmup=1, repeats=3
+    )
+    assert order == ["a", "b"] * 4 and set(ms) == {"a", "b"} and all(v >= 0 for v in ms.values())
+
+
+def test_interleaved_latency_rejects_bad_arguments_before_timing():
+    calls = []
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        interleaved_latency({"a": lambda: calls.append(1)}, warmup=1, repeats=0)
+    with pytest.raises(ValueError, match="at least one variant"):
+        interleaved_latency({}, warmup=1, repeats=1)
+    assert calls == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from frugalcv.core.measure import interleaved_latency
 from frugalcv.layers.slimmable import per_sample_widths
 from frugalcv.slim.cost import macs_per_width
 from frugalcv.slim.dsnet_recipe.config import LatencyConfig, ModelConfig
@@ -17,28 +17,6 @@ from frugalcv.slim.dsnet_recipe.models import build_supernet
 from frugalcv.slim.supernet import SlimSupernet
 
 __all__ = ["interleaved_latency", "latency_rows"]
-
-
-def interleaved_latency(
-    variants: dict[str, Callable[[], Any]], *, warmup: int, repeats: int
-) -> dict[str, float]:
-    """Median milliseconds of each zero-argument call, timed round-robin.
-
-    Each round times every variant once, so a change of machine load (other processes on a
-    shared CPU) hits all variants alike instead of biasing the ones timed during it. Runs under
-    ``torch.no_grad``; the callables must already be in eval mode.
-    """
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    with torch.no_grad():
-        for _ in range(warmup):
-            for fn in variants.values():
-                fn()
-        for _ in range(repeats):
-            for k, fn in variants.items():
-                t0 = time.perf_counter()
-                fn()
-                times[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: float(statistics.median(v)) for k, v in times.items()}
 
 
 def _masked_at(model: SlimSupernet, x: Tensor, k: int) -> Tensor:
