@@ -15,7 +15,6 @@ from frugalcv.slim.dsnet_recipe import (
     LatencyConfig,
     ModelConfig,
     build_supernet,
-    interleaved_latency,
     latency_rows,
 )
 from frugalcv.slim.dsnet_recipe.evaluate import interpolate_static
@@ -158,6 +157,36 @@ def test_bad_config_is_refused_at_parse_time(key, value, match):
         apply_overrides(dsnet_recipe.tiny(), {key: value})
 
 
+def test_static_only_trains_just_the_chosen_static_rows(tmp_path, monkeypatch):
+    """The schedule study's run: no supernet, gate or evaluation rows; one static row whose
+    weights start from the supernet's init, as in the full run."""
+    monkeypatch.delenv("FRUGALCV_DATA", raising=False)
+    out = tmp_path / "run"
+    cfg = _small_cfg(
+        out, **{"dsnet.static_only": True, "dsnet.static_widths": "1.0", "train.epochs": 1}
+    )
+    summary = dsnet_recipe.run(cfg, preset="test")
+    rows = {r["name"]: r for r in summary["rows"]}
+    assert list(rows) == ["static_w1"]
+    assert rows["static_w1"]["final"]["acc"] > 0.5  # digits, one epoch of 20 steps; chance 0.1
+    assert rows["static_w1"]["width"] == 1.0 and rows["static_w1"]["macs"] > 0
+    assert not (out / "supernet").exists() and not (out / "gate").exists()
+    assert (out / "static_w1" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"dsnet.static_widths": "0.3"}, "not in model.widths"),
+        ({"dsnet.static_only": "true", "dsnet.static_rows": "false"}, "static_rows=true"),
+    ],
+)
+def test_static_row_options_are_checked_before_any_work(tmp_path, extra, match):
+    with pytest.raises(ConfigError, match=match):
+        _small_cfg(tmp_path / "run", **extra)
+    assert not (tmp_path / "run").exists()
+
+
 def test_ensemble_without_ema_is_refused():
     with pytest.raises(ConfigError, match="needs dsnet.bootstrap=ema"):
         apply_overrides(dsnet_recipe.tiny(), {"dsnet.ensemble": "true", "dsnet.bootstrap": "live"})
@@ -181,14 +210,6 @@ def test_masked_path_equals_the_sliced_sub_network():
         with torch.no_grad():
             for k, w in enumerate(net.widths):
                 assert_close(_masked_at(net, x, k), net(x, width=w), atol=1e-5, rtol=1e-4)
-
-
-def test_interleaved_latency_times_every_variant_in_rounds():
-    order = []
-    ms = interleaved_latency(
-        {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, warmup=1, repeats=3
-    )
-    assert order == ["a", "b"] * 4 and set(ms) == {"a", "b"} and all(v >= 0 for v in ms.values())
 
 
 def test_latency_rows_report_efficiency_against_exact_mac_reductions():

@@ -117,6 +117,8 @@ class DSNetConfig:
     double_softmax: bool = False  # the code's SGS CE on Gumbel probabilities
     # Rows
     static_rows: bool = True  # independently trained static networks at each width (reference)
+    static_widths: tuple[float, ...] = ()  # widths with a static row; () = every model.widths
+    static_only: bool = False  # only the static rows: no stages, no gate (a schedule study)
 
     def validate(self) -> None:
         if self.num_random < 0 or self.recal_batches < 0:
@@ -138,6 +140,11 @@ class DSNetConfig:
         if not (self.gate_epochs > 0 and self.gate_lr > 0 and self.gate_weight_decay >= 0):
             raise ConfigError(
                 "dsnet.gate_epochs and dsnet.gate_lr must be > 0, dsnet.gate_weight_decay >= 0."
+            )
+        if self.static_only and not self.static_rows:
+            raise ConfigError(
+                "dsnet.static_only=true trains only the static rows, but dsnet.static_rows=false "
+                "turns them off: set dsnet.static_rows=true (or static_only=false)."
             )
         if self.sgs_weight == 0 and self.ce_weight == 0:
             raise ConfigError(
@@ -178,6 +185,15 @@ class Config:
         )
     )
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=150, batch_size=64))
+
+    def validate(self) -> None:
+        unknown = [w for w in self.dsnet.static_widths if w not in self.model.widths]
+        if unknown:
+            raise ConfigError(
+                f"dsnet.static_widths {list(self.dsnet.static_widths)} names widths that are not "
+                f"in model.widths {list(self.model.widths)} ({unknown}): pick static widths from "
+                "model.widths, or leave it empty for all of them."
+            )
 
 
 def tiny() -> Config:

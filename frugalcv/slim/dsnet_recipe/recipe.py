@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -85,6 +85,32 @@ def _gate_stage(ctx: Any, cfg: Config, data: _Data, model: SlimSupernet) -> dict
     return summary
 
 
+def _static_rows(
+    ctx: Any,
+    cfg: Config,
+    data: _Data,
+    new_supernet: Callable[[], SlimSupernet],
+    macs: dict[float, int],
+) -> list[dict]:
+    """One independently trained static network per width of ``dsnet.static_widths`` (all of
+    ``model.widths`` when empty), each from the supernet's init, with its MACs."""
+    chosen = cfg.dsnet.static_widths or cfg.model.widths
+    widths = {f"static_w{w:g}": w for w in chosen}
+
+    def make_task(row: str) -> Task:
+        net = StaticWidth(model=new_supernet(), width=widths[row])
+        return _ClassifyTask(model=net, label_smoothing=cfg.dsnet.label_smoothing)
+
+    return train_rows(
+        ctx,
+        cfg,
+        rows=list(widths),
+        make_task=make_task,
+        loaders=(data.train, data.test),
+        extra=lambda row, task: {"width": widths[row], "macs": macs[widths[row]]},
+    )
+
+
 def run(cfg: Config, *, preset: str = "custom") -> dict:
     """Stage I, BN recalibration, Stage II, then the evaluation rows (see the module doc)."""
     ctx = start_run(cfg, recipe="dsnet", preset=preset)
@@ -107,6 +133,11 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
         return build_supernet(
             cfg.model, num_classes=data.num_classes, in_chans=shape[0], image_size=shape[-1]
         )
+
+    if d.static_only:  # the reference curve alone (a schedule study): no stages, no gate
+        macs = macs_per_width(new_supernet(), input_shape=shape)
+        static_only = _static_rows(ctx, cfg, data, new_supernet, macs)
+        return write_rows(ctx, dataset=data.name, rows=static_only)
 
     stage1 = SupernetTask(
         model=new_supernet(),
@@ -135,20 +166,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     static: dict[float, tuple[float, float]] = {}
     macs = macs_per_width(supernet, input_shape=shape)
     if d.static_rows:
-        widths = {f"static_w{w:g}": w for w in cfg.model.widths}
-
-        def make_task(row: str) -> Task:
-            net = StaticWidth(model=new_supernet(), width=widths[row])
-            return _ClassifyTask(model=net, label_smoothing=d.label_smoothing)
-
-        summaries = train_rows(
-            ctx,
-            cfg,
-            rows=list(widths),
-            make_task=make_task,
-            loaders=(data.train, data.test),
-            extra=lambda row, task: {"width": widths[row], "macs": macs[widths[row]]},
-        )
+        summaries = _static_rows(ctx, cfg, data, new_supernet, macs)
         for s in summaries:
             static[s["width"]] = (float(s["macs"]), float(s["final"]["acc"]))
         rows += summaries
@@ -160,14 +178,14 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     wall = time.time() - t0
     steps = int(s1.get("steps", 0))
     if static:  # static nets have the sub-networks' shapes: same latency, timed once
-        for w in cfg.model.widths:
+        for w in static:
             for k, v in evaluated[f"sub_w{w:g}"].items():
                 if k.startswith(("latency_", "speedup_")):
                     rows_by = next(r for r in rows if r.get("name") == f"static_w{w:g}")
                     rows_by[k] = v
     evaluated_rows = [_eval_summary(k, v, steps=steps, wall_s=wall) for k, v in evaluated.items()]
     rows += evaluated_rows
-    if static:
+    if set(static) == set(cfg.model.widths):  # the whole reference curve
         dyn = next(r for r in evaluated_rows if r["name"] == "dynamic")
         acc, how = interpolate_static(static, dyn["macs"])
         full_acc = static[cfg.model.widths[-1]][1]
@@ -209,8 +227,9 @@ def _print_notes(rows: list[dict], widths: Sequence[float]) -> None:
 
     subs = ", ".join(f"w{w:g} {acc(f'sub_w{w:g}'):.3f}" for w in widths)
     print(f"supernet sub-networks (one set of weights): {subs}")
-    if "static_w1" in by:
-        stat = ", ".join(f"w{w:g} {acc(f'static_w{w:g}'):.3f}" for w in widths)
+    stat_rows = [w for w in widths if f"static_w{w:g}" in by]
+    if stat_rows:
+        stat = ", ".join(f"w{w:g} {acc(f'static_w{w:g}'):.3f}" for w in stat_rows)
         print(f"static networks trained alone (reference curve): {stat}")
     print(
         f"dynamic: acc {acc('dynamic'):.3f} at {dyn['macs'] / full['macs']:.2f}x the full "
