@@ -1,5 +1,6 @@
 """The ``dsnet`` recipe: both stages and every row on digits, parse-time errors, the rows' math."""
 
+import dataclasses
 import json
 import math
 
@@ -239,8 +240,8 @@ def test_dsnet_plan_explanation_tests_change_one_condition_each():
 
     bench = get_benchmark("dsnet")
     plan = make_plan(bench, seeds=[0, 1], runs_dir="unused", check_data=False)
-    assert len(check_explanation_tests(bench, plan)) == 7
-    assert next(iter(plan.jobs)) == "study/ds_resnet/seed0"  # the longest job starts first
+    assert len(check_explanation_tests(bench, plan)) == 4  # two gate claims x two nets
+    assert list(plan.jobs)[:2] == ["ds_resnet/seed0", "ds_resnet/seed1"]  # the longest first
     for arch in ("ds_resnet", "ds_vit"):
         base = plan.config(f"{arch}/seed1")
         unit = plan.jobs[f"explain/unit1e9/{arch}/seed1"]
@@ -253,10 +254,18 @@ def test_dsnet_plan_explanation_tests_change_one_condition_each():
         assert (cfg.data, cfg.model, cfg.optim) == (base.data, base.model, base.optim)
         # the teacher's horizon in epochs is DS-Net's
         assert base.dsnet.ema_decay == pytest.approx(0.9223, abs=1e-4)
-    study = plan.config("study/ds_resnet/seed0")
-    base = plan.config("ds_resnet/seed0")
-    assert study.train.epochs == 2 * base.train.epochs
-    assert study.dsnet.gate_epochs == 2 * base.dsnet.gate_epochs
+    for arch in ("ds_resnet", "ds_vit"):  # schedule studies: the full-width static row at 2x
+        study, base = plan.config(f"study/{arch}/seed0"), plan.config(f"{arch}/seed0")
+        assert study.train.epochs == 2 * base.train.epochs
+        assert study.dsnet.static_only and study.dsnet.static_widths == (1.0,)
+        assert (study.data, study.model, study.optim) == (base.data, base.model, base.optim)
+        same = dataclasses.replace(
+            study.train, epochs=base.train.epochs, out_dir=base.train.out_dir
+        )
+        assert same == base.train
+    check = {c.row: c for c in bench.schedule_checks}
+    assert set(check) == {"ds_resnet: static w1", "ds_vit: static w1"}
+    assert check["ds_vit: static w1"].doubled.job == "study/ds_vit/seed0"
 
 
 def _study(name: str):
