@@ -249,8 +249,8 @@ BENCHMARK = Benchmark(
     "gradient through it); value = accuracy after the last epoch (test set "
     f"evaluated {EVALS} times per run; best mean in extra). Cost claim (the graph features "
     "cost less than the CNN forward they augment): extra graph_vs_cnn_speed = images/s of the "
-    "graph features alone / images/s of the CNN forward_features, batch 256, one run (holds "
-    "when > 1). --quick uses the embedded mnist5k stand-ins (mnist5k, mnist5k-back, "
+    "graph features alone / images/s of the CNN forward_features, batch 256, medians of 20 "
+    "rounds timing the two round-robin (holds when > 1). --quick uses the embedded mnist5k stand-ins (mnist5k, mnist5k-back, "
     "mnist5k-rot-back).",
     measure=graph_speed,
     explain_rows=explain_rows,
