@@ -3,28 +3,20 @@ explain the benchmark's cost claim, and its committed results hold every setting
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from frugalcv.benchmarks.sgn import BENCHMARK, COST_CLAIM
+from frugalcv.testing import load_study
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).parents[2]
 
 
-def _study():
-    path = ROOT / "benchmarks" / "studies" / "sgn_cost_scale.py"
-    spec = importlib.util.spec_from_file_location("sgn_cost_scale", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_benchmark_setting_is_measured_with_the_benchmarks_graph():
-    study = _study()
+    study = load_study("sgn_cost_scale")
     label = next(k for k, v in study.SETTINGS.items() if v[0] == "tiny_cnn")
     m = study.measure(label, runs=2, repeats=1, warmup=0)
     assert len(m["ratios"]) == 2 and all(r > 0 for r in m["ratios"])
@@ -33,7 +25,7 @@ def test_the_benchmark_setting_is_measured_with_the_benchmarks_graph():
 
 
 def test_claims_explain_the_benchmarks_cost_claim():
-    study = _study()
+    study = load_study("sgn_cost_scale")
     assert COST_CLAIM in BENCHMARK.claims and COST_CLAIM.column == "graph_vs_cnn_speed"
     fake = {
         label: {"ratios": [r, r], "feature_map": "64x8x8", "nodes": 32, "cnn_macs": 1, "batch": 2}
@@ -47,7 +39,7 @@ def test_claims_explain_the_benchmarks_cost_claim():
 
 
 def test_committed_results_cover_every_setting():
-    study = _study()
+    study = load_study("sgn_cost_scale")
     raw = json.loads((ROOT / study.PATH).read_text())
     names = [r["name"] for r in raw["rows"]]
     assert names == [*study.SETTINGS, study.REFERENCE]

@@ -4,7 +4,6 @@ results hold one plateau check per doubling."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,21 +11,14 @@ import pytest
 
 from frugalcv.benchmarks import get_benchmark
 from frugalcv.benchmarks.runner import make_plan
+from frugalcv.testing import load_study
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).parents[2]
 
 
-def _study():
-    path = ROOT / "benchmarks" / "studies" / "ddsnet_schedule.py"
-    spec = importlib.util.spec_from_file_location("ddsnet_schedule", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_runs_change_only_length_and_learning_rate():
-    study = _study()
+    study = load_study("ddsnet_schedule")
     plan = make_plan(study.STUDY, seeds=[0], runs_dir="unused", check_data=False)
     bench = make_plan(get_benchmark("ddsnet"), seeds=[0], runs_dir="unused", check_data=False)
     base = bench.config("sigma25/seed0")
@@ -42,7 +34,7 @@ def test_runs_change_only_length_and_learning_rate():
 
 
 def test_results_hold_one_plateau_check_per_doubling():
-    study = _study()
+    study = load_study("ddsnet_schedule")
     psnr = {(lr, s): 25.0 + s / 4000 for lr, counts in study.GRID.items() for s in counts}
     res = study.results(psnr)
     doublings = sum(b == 2 * a for c in study.GRID.values() for a, b in zip(c, c[1:], strict=False))
@@ -53,7 +45,7 @@ def test_results_hold_one_plateau_check_per_doubling():
 
 
 def test_committed_results_cover_the_grid():
-    study = _study()
+    study = load_study("ddsnet_schedule")
     raw = json.loads((ROOT / study.PATH).read_text())
     names = [r["name"] for r in raw["rows"]]
     assert names == [f"lr {lr:g}, {s} steps" for lr, c in study.GRID.items() for s in c]
