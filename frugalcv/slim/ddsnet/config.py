@@ -117,6 +117,8 @@ class DDSNetConfig:
     # Rows
     widths: tuple[int, ...] = (16, 32, 48, 64)  # uniform sub-networks and static rows
     static_rows: bool = True  # individually trained static DnCNNs at each width
+    static_widths: tuple[int, ...] = ()  # widths with a static row; () = every ddsnet.widths
+    static_only: bool = False  # only the static rows (and the noisy input): a schedule study
     classical: bool = True  # NLM, wavelet and TV rows (scikit-image)
     latency_images: int = 16  # test images timed per row (evenly spaced), batch 1
     latency_repeats: int = 3  # timed runs per image (median), after 1 warm-up
@@ -141,6 +143,18 @@ class DDSNetConfig:
             )
         if self.latency_images < 1 or self.latency_repeats < 1:
             raise ConfigError("ddsnet.latency_images and ddsnet.latency_repeats must be >= 1.")
+        unknown = [w for w in self.static_widths if w not in self.widths]
+        if unknown:
+            raise ConfigError(
+                f"ddsnet.static_widths {list(self.static_widths)} names widths that are not in "
+                f"ddsnet.widths {list(self.widths)} ({unknown}): pick static widths from "
+                "ddsnet.widths, or leave it empty for all of them."
+            )
+        if self.static_only and not self.static_rows:
+            raise ConfigError(
+                "ddsnet.static_only=true trains only the static rows, but ddsnet.static_rows="
+                "false turns them off: set ddsnet.static_rows=true (or static_only=false)."
+            )
 
 
 @dataclass

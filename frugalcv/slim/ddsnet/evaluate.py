@@ -116,6 +116,71 @@ def _recalibrated(net: SlimDnCNN, config: Sequence[int], calib: list[Tensor]) ->
     return _snapshot(net, config, float("nan"), 0)
 
 
+def _mean_pixels(data: _Data) -> float:
+    return float(np.mean([im.shape[-1] * im.shape[-2] for im in data.test_clean]))
+
+
+def _latency_probe(cfg: Config, data: _Data) -> tuple[np.ndarray, Callable[..., float]]:
+    """The test images timed per row (evenly spaced) and the batch-1 latency function."""
+    d, noisy = cfg.ddsnet, data.test_noisy
+    lat_idx = np.unique(
+        np.linspace(0, len(noisy) - 1, min(d.latency_images, len(noisy))).round().astype(int)
+    )
+    lat_images = [noisy[i] for i in lat_idx]
+
+    def latency(model: nn.Module, forward: Callable | None = None) -> float:
+        model.eval()
+        r = per_image_latency(
+            model, lat_images, forward=forward, warmup=1, repeats=d.latency_repeats
+        )
+        return round(r["mean_ms"], 3)
+
+    return lat_idx, latency
+
+
+@torch.no_grad()
+def static_rows(
+    cfg: Config,
+    data: _Data,
+    static: dict[int, nn.Module],
+    static_summaries: list[dict],
+    *,
+    full_macs: float,
+) -> list[dict]:
+    """Test rows of the individually trained static networks (``static_c<w>``), with MACs as a
+    fraction of ``full_macs`` (the supernet's full width, per image)."""
+    _, latency = _latency_probe(cfg, data)
+    pixels = _mean_pixels(data)
+    rows = []
+    for summ in static_summaries:
+        w = int(summ["channels"])
+        net = static[w].eval()
+        outs = _batched(net, data.test_noisy, batch_size=cfg.train.eval_batch_size, module=net)
+        p, s = _scores(outs, data.test_clean)
+        macs = _per_pixel_macs(net, net.largest_config) * pixels
+        rows.append(
+            _row(
+                f"static_c{w}",
+                p,
+                s,
+                steps=summ["steps"],
+                macs=macs,
+                macs_frac=macs / full_macs,
+                params=summ["params"],
+                latency_ms=latency(net),
+                wall_s=summ["wall_s"],
+                heldout=summ["final"],
+            )
+        )
+    return rows
+
+
+def noisy_row(data: _Data) -> dict:
+    """The noisy input's row (the floor every denoiser is read against)."""
+    p, s = _scores(data.test_noisy, data.test_clean)
+    return _row("noisy", p, s, macs=0, note="the noisy input")
+
+
 @torch.no_grad()
 def _evaluate(
     cfg: Config,
@@ -129,23 +194,11 @@ def _evaluate(
     d = cfg.ddsnet
     noisy, clean = data.test_noisy, data.test_clean
     bs = cfg.train.eval_batch_size
-    pixels = float(np.mean([im.shape[-1] * im.shape[-2] for im in clean]))
-    lat_idx = np.unique(
-        np.linspace(0, len(noisy) - 1, min(d.latency_images, len(noisy))).round().astype(int)
-    )
-    lat_images = [noisy[i] for i in lat_idx]
-
-    def latency(model: nn.Module, forward: Callable | None = None) -> float:
-        model.eval()
-        r = per_image_latency(
-            model, lat_images, forward=forward, warmup=1, repeats=d.latency_repeats
-        )
-        return round(r["mean_ms"], 3)
-
+    pixels = _mean_pixels(data)
+    lat_idx, latency = _latency_probe(cfg, data)
     full_macs = _per_pixel_macs(supernet, supernet.largest_config) * pixels
     rows: list[dict] = []
-    p, s = _scores(noisy, clean)
-    rows.append(_row("noisy", p, s, macs=0, note="the noisy input"))
+    rows.append(noisy_row(data))
 
     if d.classical:
         known = not isinstance(data.sigma, tuple)  # blind: the baselines estimate sigma
@@ -171,27 +224,7 @@ def _evaluate(
             )
 
     supernet.eval()
-    # individually trained static networks
-    for summ in static_summaries:
-        w = int(summ["channels"])
-        net = static[w].eval()
-        outs = _batched(net, noisy, batch_size=bs, module=net)
-        p, s = _scores(outs, clean)
-        macs = _per_pixel_macs(net, net.largest_config) * pixels
-        rows.append(
-            _row(
-                f"static_c{w}",
-                p,
-                s,
-                steps=summ["steps"],
-                macs=macs,
-                macs_frac=macs / full_macs,
-                params=summ["params"],
-                latency_ms=latency(net),
-                wall_s=summ["wall_s"],
-                heldout=summ["final"],
-            )
-        )
+    rows += static_rows(cfg, data, static, static_summaries, full_macs=full_macs)
 
     # uniform-width sub-networks of the supernet, each with recalibrated BN
     calib = data.calib
@@ -329,6 +362,8 @@ def _print_notes(rows: list[dict], channels: int) -> None:
             f"{r['name']}: PSNR {f['psnr']:.2f} dB ({f['psnr'] - noisy:+.2f} vs noisy), "
             f"SSIM {f['ssim']:.3f}{extra}"
         )
+    if "dynamic" not in by:  # static_only: the rows above are all there is
+        return
     dyn, full = by["dynamic"], by[f"supernet_c{channels}"]
     gap = dyn["final"]["psnr"] - full["final"]["psnr"]
     print(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -62,7 +63,16 @@ from frugalcv.slim.ddsnet.config import (
     tiny,
 )
 from frugalcv.slim.ddsnet.data import _Data, load_data, tile_test_images
-from frugalcv.slim.ddsnet.evaluate import CLASSICAL, _evaluate, _print_notes, interpolate_curve
+from frugalcv.slim.ddsnet.evaluate import (
+    CLASSICAL,
+    _evaluate,
+    _mean_pixels,
+    _per_pixel_macs,
+    _print_notes,
+    interpolate_curve,
+    noisy_row,
+    static_rows,
+)
 from frugalcv.slim.ddsnet.figures import _figures
 
 __all__ = [
@@ -125,6 +135,31 @@ def _gate_stage(ctx: Any, cfg: Config, data: _Data, dyn: DynamicDenoiser) -> dic
     return summary
 
 
+def _train_static(
+    ctx: Any, cfg: Config, data: _Data, new_net: Callable[[int], SlimDnCNN]
+) -> tuple[dict[int, nn.Module], list[dict]]:
+    """The individually trained static DnCNNs at ``static_widths`` (default: every width of
+    ``ddsnet.widths``), same data and schedule as Stage 1; their modules and summaries."""
+    d = cfg.ddsnet
+    rows_w = {f"static_c{w}": w for w in (d.static_widths or d.widths)}
+    static: dict[int, nn.Module] = {}
+
+    def make_task(row: str) -> Task:
+        task = DenoiseTask(model=new_net(rows_w[row]), loss=d.loss)
+        static[rows_w[row]] = task.model
+        return task
+
+    summaries = train_rows(
+        ctx,
+        cfg,
+        rows=list(rows_w),
+        make_task=make_task,
+        loaders=(data.train, data.heldout),
+        extra=lambda row, task: {"channels": rows_w[row], "params": count_params(task.model)},
+    )
+    return static, summaries
+
+
 def run(cfg: Config, *, preset: str = "custom") -> dict:
     """Stage 1, tailoring, Stage 3, then the evaluation rows (see the module doc)."""
     ctx = start_run(cfg, recipe="ddsnet", preset=preset)
@@ -140,6 +175,16 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
             min_channels=m.min_channels if channels == m.channels else channels,
             channel_step=m.channel_step,
         )
+
+    if d.static_only:  # the static rows alone, on the test images: a schedule study
+        full = new_net(m.channels)
+        full_macs = _per_pixel_macs(full, full.largest_config) * _mean_pixels(data)
+        static, summaries = _train_static(ctx, cfg, data, new_net)
+        rows = [noisy_row(data), *static_rows(cfg, data, static, summaries, full_macs=full_macs)]
+        summary = write_rows(ctx, dataset=data.name, rows=rows)
+        if ctx.is_main:
+            _print_notes(rows, m.channels)
+        return summary
 
     # Stage 1
     supernet = new_net(m.channels)
@@ -201,25 +246,10 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     )
     s3 = _gate_stage(ctx, cfg, data, dyn)
 
-    # individually trained static networks
     static: dict[int, nn.Module] = {}
     static_summaries: list[dict] = []
     if d.static_rows:
-        rows_w = {f"static_c{w}": w for w in d.widths}
-
-        def make_task(row: str) -> Task:
-            task = DenoiseTask(model=new_net(rows_w[row]), loss=d.loss)
-            static[rows_w[row]] = task.model
-            return task
-
-        static_summaries = train_rows(
-            ctx,
-            cfg,
-            rows=list(rows_w),
-            make_task=make_task,
-            loaders=(data.train, data.heldout),
-            extra=lambda row, task: {"channels": rows_w[row], "params": count_params(task.model)},
-        )
+        static, static_summaries = _train_static(ctx, cfg, data, new_net)
 
     rows = _evaluate(cfg, data, supernet, dyn, static, static_summaries)
     summary = write_rows(ctx, dataset=data.name, rows=[s1, s2, s3, *rows])

@@ -1,0 +1,131 @@
+"""How long must the ddsnet benchmark train for its static baseline to reach a plateau?
+
+The ``ddsnet`` benchmark's schedule check fails: its full-width static DnCNN (24 channels, 8
+convs, sigma 25, seed 0) moves +1.25 dB when its 1000 steps are doubled, against a tolerance of
+0.1 dB. This study trains that row alone (``ddsnet.static_only``, everything else as in the
+benchmark: data, init, batch 16, Adam, cosine) at doubling step counts and three learning rates,
+and reports each doubling's move. It decides the benchmark's next schedule and learning rate.
+
+    FRUGALCV_RUNS=... OMP_NUM_THREADS=1 python benchmarks/studies/ddsnet_schedule.py [--jobs 2]
+
+Runs go to ``$FRUGALCV_RUNS/bench/ddsnet_schedule/lr<lr>/steps<n>`` through the benchmark runner
+(finished runs are not retrained, an interrupted one resumes). Writes
+``benchmarks/results/studies/ddsnet_schedule.json``: one row per (lr, steps) with the test PSNR
+(the four embedded test photographs as 64 px tiles), one plateau check per doubling.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from frugalcv.benchmarks.ddsnet import BATCH, CHANNELS, STEPS, overrides
+from frugalcv.benchmarks.runner import make_plan, run_jobs
+from frugalcv.benchmarks.spec import Benchmark, Job
+from frugalcv.reporting.results import PlateauCheck, Results, Row, write_results
+
+PATH = Path("benchmarks/results/studies/ddsnet_schedule.json")
+ROW = f"static_c{CHANNELS}"
+# learning rate -> step counts (each a separate run: the cosine schedule spans its own length)
+GRID: dict[float, tuple[int, ...]] = {
+    1e-3: (1000, 2000, 4000, 8000, 16000),  # the benchmark's lr (DnCNN's PyTorch code)
+    3e-3: (4000, 8000),
+    1e-2: (4000, 8000, 16000),
+}
+TOLERANCE = 0.1  # dB, the benchmark's
+
+
+def job_name(lr: float, steps: int) -> str:
+    return f"lr{lr:g}/steps{steps}"
+
+
+def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
+    out = []
+    for lr, counts in GRID.items():
+        for steps in counts:
+            o = overrides("25", seeds[0], quick=False)
+            o.update(
+                {
+                    "data.num_crops": steps * BATCH,  # one pass: the step count
+                    "optim.lr": lr,
+                    "ddsnet.static_only": True,
+                    "ddsnet.static_widths": (CHANNELS,),
+                    "ddsnet.figure": False,
+                }
+            )
+            out.append(Job(name=job_name(lr, steps), recipe="ddsnet", overrides=o))
+    return sorted(out, key=lambda j: -j.overrides["data.num_crops"])  # longest first
+
+
+STUDY = Benchmark(  # not registered: run by this script only
+    name="ddsnet_schedule",
+    about="the ddsnet benchmark's static full-width DnCNN at doubling schedules",
+    dataset="skimage-grey, sigma 25",
+    metric="test PSNR (dB)",
+    higher_is_better=True,
+    jobs=jobs,
+    rows=lambda seeds: [],
+    claims=(),
+    notes="",
+    seeds=(0,),
+)
+
+
+def results(psnr: dict[tuple[float, int], float]) -> Results:
+    rows = [
+        Row(name=f"lr {lr:g}, {steps} steps", values=[round(psnr[lr, steps], 4)])
+        for lr, counts in GRID.items()
+        for steps in counts
+    ]
+    plateau = [
+        PlateauCheck(
+            row=f"{ROW}, lr {lr:g}",
+            what=f"steps {a} -> {b}",
+            value=round(psnr[lr, a], 4),
+            doubled=round(psnr[lr, b], 4),
+            tolerance=TOLERANCE,
+        )
+        for lr, counts in GRID.items()
+        for a, b in zip(counts, counts[1:], strict=False)
+        if b == 2 * a
+    ]
+    return Results(
+        benchmark="ddsnet_schedule",
+        command="python benchmarks/studies/ddsnet_schedule.py",
+        dataset="skimage-grey (embedded photographs), sigma 25, the 4 test photographs as 64 px "
+        "tiles",
+        metric="test PSNR (dB) of the full-width static DnCNN",
+        higher_is_better=True,
+        seeds=[0],
+        rows=rows,
+        plateau=plateau,
+        notes=f"The ddsnet benchmark's {ROW} row alone (ddsnet.static_only): {CHANNELS} "
+        f"channels, 8 convs, batch {BATCH} patches of 40 px, Adam, cosine with 20 warm-up "
+        f"steps, one pass over steps x {BATCH} random crops, seed 0. The benchmark trains "
+        f"{STEPS} steps at lr 1e-3. Each row is its own run (the cosine spans its length).",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args()
+    plan = make_plan(STUDY, seeds=[0])
+    run_jobs(plan, jobs=args.jobs)
+    psnr = {}
+    for lr, counts in GRID.items():
+        for steps in counts:
+            out = plan.jobs[job_name(lr, steps)].outputs()
+            psnr[lr, steps] = float(out[ROW]["final"]["psnr"])
+    res = results(psnr)
+    write_results(PATH, res)
+    for row in res.rows:
+        print(f"{row.name}: {row.values[0]:.2f} dB")
+    for p in res.plateau:
+        print(p.describe() if hasattr(p, "describe") else p)
+    print("written:", PATH)
+
+
+if __name__ == "__main__":
+    main()
