@@ -1,0 +1,145 @@
+"""How long must the dsnet benchmark train its DS-ViT for the static baseline to plateau?
+
+At 120 epochs the benchmark's schedule check holds for the CNN (full-width static row 0.8904 ->
+0.8838 at 240 epochs) and fails for the ViT (0.7148 -> 0.8067): a 4x4-token ViT trained from
+scratch on 6000 images is still learning. This study trains the ViT's full-width static row
+alone (``dsnet.static_only``, seed 0; everything else as in the benchmark: data, augmentation,
+init, batch 64, AdamW, cosine with one warm-up epoch) at more epochs and at a larger learning
+rate, and reports each doubling's move. It decides the ViT's schedule for the next run.
+
+    FRUGALCV_RUNS=... FRUGALCV_DATA=... OMP_NUM_THREADS=1 python \\
+        benchmarks/studies/dsnet_vit_schedule.py [--jobs 2]
+
+The benchmark's own two runs of that row (120 epochs in ``ds_vit/seed0``, 240 in
+``study/ds_vit/seed0``, lr 1e-3) are read from its runs, not retrained. New runs go to
+``$FRUGALCV_RUNS/bench/dsnet_vit_schedule/lr<lr>/epochs<n>`` through the benchmark runner
+(finished runs are not retrained, an interrupted one resumes). Writes
+``benchmarks/results/studies/dsnet_vit_schedule.json``: one row per (lr, epochs) with the test
+accuracy (10000 mnist-rot-back test images), one plateau check per doubling.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from frugalcv.benchmarks.dsnet import ARCH_OVERRIDES, BENCHMARK, EPOCHS, STUDY_ROW, overrides
+from frugalcv.benchmarks.runner import make_plan, run_jobs
+from frugalcv.benchmarks.spec import Benchmark, Job
+from frugalcv.reporting.results import PlateauCheck, Results, Row, write_results
+
+PATH = Path("benchmarks/results/studies/dsnet_vit_schedule.json")
+ARCH = "ds_vit"
+BASE_LR = ARCH_OVERRIDES[ARCH]["optim.lr"]
+# learning rate -> epochs; each a separate run (the cosine spans its own length)
+GRID: dict[float, tuple[int, ...]] = {
+    BASE_LR: (EPOCHS, 2 * EPOCHS, 4 * EPOCHS),  # the first two are the benchmark's own runs
+    3 * BASE_LR: (EPOCHS, 2 * EPOCHS),
+}
+BENCH_RUNS = {  # (lr, epochs) -> (dsnet benchmark job, row): not retrained here
+    (BASE_LR, EPOCHS): f"{ARCH}/seed0",
+    (BASE_LR, 2 * EPOCHS): f"study/{ARCH}/seed0",
+}
+TOLERANCE = 0.01  # accuracy: the protocol's one point
+
+
+def job_name(lr: float, epochs: int) -> str:
+    return f"lr{lr:g}/epochs{epochs}"
+
+
+def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
+    out = []
+    for lr, counts in GRID.items():
+        for epochs in counts:
+            if (lr, epochs) in BENCH_RUNS:
+                continue
+            o = overrides(ARCH, seeds[0], quick=False)
+            o.update(
+                {
+                    "train.epochs": epochs,
+                    "optim.lr": lr,
+                    "dsnet.static_only": True,
+                    "dsnet.static_widths": (1.0,),
+                }
+            )
+            out.append(Job(name=job_name(lr, epochs), recipe="dsnet", overrides=o))
+    return sorted(out, key=lambda j: -j.overrides["train.epochs"])  # longest first
+
+
+STUDY = Benchmark(  # not registered: run by this script only
+    name="dsnet_vit_schedule",
+    about="the dsnet benchmark's full-width static DS-ViT at longer schedules and a larger lr",
+    dataset="mnist-rot-back",
+    metric="test accuracy",
+    higher_is_better=True,
+    jobs=jobs,
+    rows=lambda seeds: [],
+    claims=(),
+    notes="",
+    seeds=(0,),
+)
+
+
+def results(acc: dict[tuple[float, int], float]) -> Results:
+    rows = [
+        Row(name=f"lr {lr:g}, {epochs} epochs", values=[round(acc[lr, epochs], 4)])
+        for lr, counts in GRID.items()
+        for epochs in counts
+    ]
+    plateau = [
+        PlateauCheck(
+            row=f"{STUDY_ROW} (DS-ViT), lr {lr:g}",
+            what=f"epochs {a} -> {b}",
+            value=round(acc[lr, a], 4),
+            doubled=round(acc[lr, b], 4),
+            tolerance=TOLERANCE,
+        )
+        for lr, counts in GRID.items()
+        for a, b in zip(counts, counts[1:], strict=False)
+        if b == 2 * a
+    ]
+    return Results(
+        benchmark="dsnet_vit_schedule",
+        command="python benchmarks/studies/dsnet_vit_schedule.py",
+        dataset="mnist-rot-back (6000 training images of the 12000, the 10000 test images)",
+        metric="test accuracy of the full-width static DS-ViT",
+        higher_is_better=True,
+        seeds=[0],
+        rows=rows,
+        plateau=plateau,
+        notes=f"The dsnet benchmark's {STUDY_ROW} row of the DS-ViT alone (dsnet.static_only): "
+        "patch 7, dim 64, depth 4, 4 heads, AdamW (wd 0.05), batch 64, cosine with one warm-up "
+        f"epoch, label smoothing 0.1, augmentation as in the benchmark, seed 0. The benchmark "
+        f"trains {EPOCHS} epochs at lr {BASE_LR:g}; its 120- and 240-epoch runs are read from "
+        "its own runs. Each row is its own run (the cosine spans its length).",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args()
+    plan = make_plan(STUDY, seeds=[0])
+    bench = make_plan(BENCHMARK, seeds=[0], check_data=False)
+    for job in BENCH_RUNS.values():
+        if not bench.jobs[job].finished():
+            raise SystemExit(f"run `frugalcv bench dsnet` first: its job {job} is not finished")
+    run_jobs(plan, jobs=args.jobs)
+    acc = {}
+    for lr, counts in GRID.items():
+        for epochs in counts:
+            source = bench.jobs[BENCH_RUNS[lr, epochs]] if (lr, epochs) in BENCH_RUNS else None
+            out = (source or plan.jobs[job_name(lr, epochs)]).outputs()
+            acc[lr, epochs] = float(out[STUDY_ROW]["final"]["acc"])
+    res = results(acc)
+    write_results(PATH, res)
+    for row in res.rows:
+        print(f"{row.name}: {row.values[0]:.4f}")
+    for p in res.plateau:
+        print(p)
+    print("written:", PATH)
+
+
+if __name__ == "__main__":
+    main()
