@@ -22,8 +22,9 @@ from pathlib import Path
 
 from frugalcv.benchmarks.ddsnet import BATCH, CHANNELS, STEPS, overrides
 from frugalcv.benchmarks.runner import make_plan, run_jobs
-from frugalcv.benchmarks.spec import Benchmark, Job
-from frugalcv.reporting.results import PlateauCheck, Results, Row, write_results
+from frugalcv.benchmarks.schedule import grid_results, study_benchmark
+from frugalcv.benchmarks.spec import Job
+from frugalcv.reporting.results import Results, write_results
 
 PATH = Path("benchmarks/results/studies/ddsnet_schedule.json")
 ROW = f"static_c{CHANNELS}"
@@ -58,38 +59,17 @@ def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
     return sorted(out, key=lambda j: -j.overrides["data.num_crops"])  # longest first
 
 
-STUDY = Benchmark(  # not registered: run by this script only
-    name="ddsnet_schedule",
+STUDY = study_benchmark(  # not registered: run by this script only
+    "ddsnet_schedule",
     about="the ddsnet benchmark's static full-width DnCNN at doubling schedules",
     dataset="skimage-grey, sigma 25",
     metric="test PSNR (dB)",
-    higher_is_better=True,
     jobs=jobs,
-    rows=lambda seeds: [],
-    claims=(),
-    notes="",
-    seeds=(0,),
 )
 
 
 def results(psnr: dict[tuple[float, int], float]) -> Results:
-    rows = [
-        Row(name=f"lr {lr:g}, {steps} steps", values=[round(psnr[lr, steps], 4)])
-        for lr, counts in GRID.items()
-        for steps in counts
-    ]
-    plateau = [
-        PlateauCheck(
-            row=f"{ROW}, lr {lr:g}",
-            what=f"steps {a} -> {b}",
-            value=round(psnr[lr, a], 4),
-            doubled=round(psnr[lr, b], 4),
-            tolerance=TOLERANCE,
-        )
-        for lr, counts in GRID.items()
-        for a, b in zip(counts, counts[1:], strict=False)
-        if b == 2 * a
-    ]
+    rows, plateau = grid_results(psnr, GRID, unit="steps", row=ROW, tolerance=TOLERANCE)
     return Results(
         benchmark="ddsnet_schedule",
         command="python benchmarks/studies/ddsnet_schedule.py",

@@ -26,8 +26,9 @@ from pathlib import Path
 
 from frugalcv.benchmarks.dsnet import ARCH_OVERRIDES, BENCHMARK, EPOCHS, STUDY_ROW, overrides
 from frugalcv.benchmarks.runner import make_plan, run_jobs
-from frugalcv.benchmarks.spec import Benchmark, Job
-from frugalcv.reporting.results import PlateauCheck, Results, Row, write_results
+from frugalcv.benchmarks.schedule import grid_results, study_benchmark
+from frugalcv.benchmarks.spec import Job
+from frugalcv.reporting.results import Results, write_results
 
 PATH = Path("benchmarks/results/studies/dsnet_vit_schedule.json")
 ARCH = "ds_vit"
@@ -67,38 +68,19 @@ def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
     return sorted(out, key=lambda j: -j.overrides["train.epochs"])  # longest first
 
 
-STUDY = Benchmark(  # not registered: run by this script only
-    name="dsnet_vit_schedule",
+STUDY = study_benchmark(  # not registered: run by this script only
+    "dsnet_vit_schedule",
     about="the dsnet benchmark's full-width static DS-ViT at longer schedules and a larger lr",
     dataset="mnist-rot-back",
     metric="test accuracy",
-    higher_is_better=True,
     jobs=jobs,
-    rows=lambda seeds: [],
-    claims=(),
-    notes="",
-    seeds=(0,),
 )
 
 
 def results(acc: dict[tuple[float, int], float]) -> Results:
-    rows = [
-        Row(name=f"lr {lr:g}, {epochs} epochs", values=[round(acc[lr, epochs], 4)])
-        for lr, counts in GRID.items()
-        for epochs in counts
-    ]
-    plateau = [
-        PlateauCheck(
-            row=f"{STUDY_ROW} (DS-ViT), lr {lr:g}",
-            what=f"epochs {a} -> {b}",
-            value=round(acc[lr, a], 4),
-            doubled=round(acc[lr, b], 4),
-            tolerance=TOLERANCE,
-        )
-        for lr, counts in GRID.items()
-        for a, b in zip(counts, counts[1:], strict=False)
-        if b == 2 * a
-    ]
+    rows, plateau = grid_results(
+        acc, GRID, unit="epochs", row=f"{STUDY_ROW} (DS-ViT)", tolerance=TOLERANCE
+    )
     return Results(
         benchmark="dsnet_vit_schedule",
         command="python benchmarks/studies/dsnet_vit_schedule.py",
