@@ -19,15 +19,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from frugalcv.benchmarks import schedule
 from frugalcv.benchmarks.ddsnet import BATCH, CHANNELS, STEPS, overrides
-from frugalcv.benchmarks.runner import make_plan, run_jobs
-from frugalcv.benchmarks.schedule import grid_results, study_benchmark
 from frugalcv.benchmarks.spec import Job
-from frugalcv.reporting.results import Results, write_results
+from frugalcv.reporting.results import Results
 
 PATH = Path("benchmarks/results/studies/ddsnet_schedule.json")
 ROW = f"static_c{CHANNELS}"
+UNIT = "steps"
 # learning rate -> step counts (each a separate run: the cosine schedule spans its own length)
 GRID: dict[float, tuple[int, ...]] = {
     1e-3: (1000, 2000, 4000, 8000, 16000),  # the benchmark's lr (DnCNN's PyTorch code)
@@ -38,28 +39,27 @@ TOLERANCE = 0.1  # dB, the benchmark's
 
 
 def job_name(lr: float, steps: int) -> str:
-    return f"lr{lr:g}/steps{steps}"
+    return schedule.job_name(lr, steps, UNIT)
 
 
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    out = []
-    for lr, counts in GRID.items():
-        for steps in counts:
-            o = overrides("25", seeds[0], quick=False)
-            o.update(
-                {
-                    "data.num_crops": steps * BATCH,  # one pass: the step count
-                    "optim.lr": lr,
-                    "ddsnet.static_only": True,
-                    "ddsnet.static_widths": (CHANNELS,),
-                    "ddsnet.figure": False,
-                }
-            )
-            out.append(Job(name=job_name(lr, steps), recipe="ddsnet", overrides=o))
-    return sorted(out, key=lambda j: -j.overrides["data.num_crops"])  # longest first
+    def run(lr: float, steps: int) -> dict[str, Any]:
+        o = overrides("25", seeds[0], quick=False)
+        o.update(
+            {
+                "data.num_crops": steps * BATCH,  # one pass: the step count
+                "optim.lr": lr,
+                "ddsnet.static_only": True,
+                "ddsnet.static_widths": (CHANNELS,),
+                "ddsnet.figure": False,
+            }
+        )
+        return o
+
+    return schedule.grid_jobs(GRID, unit=UNIT, recipe="ddsnet", overrides=run)
 
 
-STUDY = study_benchmark(  # not registered: run by this script only
+STUDY = schedule.study_benchmark(  # not registered: run by this script only
     "ddsnet_schedule",
     about="the ddsnet benchmark's static full-width DnCNN at doubling schedules",
     dataset="skimage-grey, sigma 25",
@@ -69,17 +69,16 @@ STUDY = study_benchmark(  # not registered: run by this script only
 
 
 def results(psnr: dict[tuple[float, int], float]) -> Results:
-    rows, plateau = grid_results(psnr, GRID, unit="steps", row=ROW, tolerance=TOLERANCE)
-    return Results(
+    return schedule.grid_results(
+        psnr,
+        GRID,
+        unit=UNIT,
+        row=ROW,
+        tolerance=TOLERANCE,
         benchmark="ddsnet_schedule",
-        command="python benchmarks/studies/ddsnet_schedule.py",
         dataset="skimage-grey (embedded photographs), sigma 25, the 4 test photographs as 64 px "
         "tiles",
         metric="test PSNR (dB) of the full-width static DnCNN",
-        higher_is_better=True,
-        seeds=[0],
-        rows=rows,
-        plateau=plateau,
         notes=f"The ddsnet benchmark's {ROW} row alone (ddsnet.static_only): {CHANNELS} "
         f"channels, 8 convs, batch {BATCH} patches of 40 px, Adam, cosine with 20 warm-up "
         f"steps, one pass over steps x {BATCH} random crops, seed 0. The benchmark trains "
@@ -91,20 +90,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args()
-    plan = make_plan(STUDY, seeds=[0])
-    run_jobs(plan, jobs=args.jobs)
-    psnr = {}
-    for lr, counts in GRID.items():
-        for steps in counts:
-            out = plan.jobs[job_name(lr, steps)].outputs()
-            psnr[lr, steps] = float(out[ROW]["final"]["psnr"])
-    res = results(psnr)
-    write_results(PATH, res)
-    for row in res.rows:
-        print(f"{row.name}: {row.values[0]:.2f} dB")
-    for p in res.plateau:
-        print(p.describe() if hasattr(p, "describe") else p)
-    print("written:", PATH)
+    schedule.run_grid_study(
+        STUDY,
+        GRID,
+        unit=UNIT,
+        row=ROW,
+        metric="psnr",
+        results=results,
+        path=PATH,
+        jobs=args.jobs,
+        fmt="{:.2f} dB",
+    )
 
 
 if __name__ == "__main__":

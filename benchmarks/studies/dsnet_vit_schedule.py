@@ -23,15 +23,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from frugalcv.benchmarks import schedule
 from frugalcv.benchmarks.dsnet import ARCH_OVERRIDES, BENCHMARK, EPOCHS, STUDY_ROW, overrides
-from frugalcv.benchmarks.runner import make_plan, run_jobs
-from frugalcv.benchmarks.schedule import grid_results, study_benchmark
+from frugalcv.benchmarks.runner import make_plan
 from frugalcv.benchmarks.spec import Job
-from frugalcv.reporting.results import Results, write_results
+from frugalcv.reporting.results import Results
 
 PATH = Path("benchmarks/results/studies/dsnet_vit_schedule.json")
 ARCH = "ds_vit"
+UNIT = "epochs"
 BASE_LR = ARCH_OVERRIDES[ARCH]["optim.lr"]
 # learning rate -> epochs; each a separate run (the cosine spans its own length)
 GRID: dict[float, tuple[int, ...]] = {
@@ -46,29 +48,28 @@ TOLERANCE = 0.01  # accuracy: the protocol's one point
 
 
 def job_name(lr: float, epochs: int) -> str:
-    return f"lr{lr:g}/epochs{epochs}"
+    return schedule.job_name(lr, epochs, UNIT)
 
 
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    out = []
-    for lr, counts in GRID.items():
-        for epochs in counts:
-            if (lr, epochs) in BENCH_RUNS:
-                continue
-            o = overrides(ARCH, seeds[0], quick=False)
-            o.update(
-                {
-                    "train.epochs": epochs,
-                    "optim.lr": lr,
-                    "dsnet.static_only": True,
-                    "dsnet.static_widths": (1.0,),
-                }
-            )
-            out.append(Job(name=job_name(lr, epochs), recipe="dsnet", overrides=o))
-    return sorted(out, key=lambda j: -j.overrides["train.epochs"])  # longest first
+    def run(lr: float, epochs: int) -> dict[str, Any]:
+        o = overrides(ARCH, seeds[0], quick=False)
+        o.update(
+            {
+                "train.epochs": epochs,
+                "optim.lr": lr,
+                "dsnet.static_only": True,
+                "dsnet.static_widths": (1.0,),
+            }
+        )
+        return o
+
+    return schedule.grid_jobs(
+        GRID, unit=UNIT, recipe="dsnet", overrides=run, skip=tuple(BENCH_RUNS)
+    )
 
 
-STUDY = study_benchmark(  # not registered: run by this script only
+STUDY = schedule.study_benchmark(  # not registered: run by this script only
     "dsnet_vit_schedule",
     about="the dsnet benchmark's full-width static DS-ViT at longer schedules and a larger lr",
     dataset="mnist-rot-back",
@@ -78,18 +79,15 @@ STUDY = study_benchmark(  # not registered: run by this script only
 
 
 def results(acc: dict[tuple[float, int], float]) -> Results:
-    rows, plateau = grid_results(
-        acc, GRID, unit="epochs", row=f"{STUDY_ROW} (DS-ViT)", tolerance=TOLERANCE
-    )
-    return Results(
+    return schedule.grid_results(
+        acc,
+        GRID,
+        unit=UNIT,
+        row=f"{STUDY_ROW} (DS-ViT)",
+        tolerance=TOLERANCE,
         benchmark="dsnet_vit_schedule",
-        command="python benchmarks/studies/dsnet_vit_schedule.py",
         dataset="mnist-rot-back (6000 training images of the 12000, the 10000 test images)",
         metric="test accuracy of the full-width static DS-ViT",
-        higher_is_better=True,
-        seeds=[0],
-        rows=rows,
-        plateau=plateau,
         notes=f"The dsnet benchmark's {STUDY_ROW} row of the DS-ViT alone (dsnet.static_only): "
         "patch 7, dim 64, depth 4, 4 heads, AdamW (wd 0.05), batch 64, cosine with one warm-up "
         f"epoch, label smoothing 0.1, augmentation as in the benchmark, seed 0. The benchmark "
@@ -102,25 +100,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args()
-    plan = make_plan(STUDY, seeds=[0])
     bench = make_plan(BENCHMARK, seeds=[0], check_data=False)
     for job in BENCH_RUNS.values():
         if not bench.jobs[job].finished():
             raise SystemExit(f"run `frugalcv bench dsnet` first: its job {job} is not finished")
-    run_jobs(plan, jobs=args.jobs)
-    acc = {}
-    for lr, counts in GRID.items():
-        for epochs in counts:
-            source = bench.jobs[BENCH_RUNS[lr, epochs]] if (lr, epochs) in BENCH_RUNS else None
-            out = (source or plan.jobs[job_name(lr, epochs)]).outputs()
-            acc[lr, epochs] = float(out[STUDY_ROW]["final"]["acc"])
-    res = results(acc)
-    write_results(PATH, res)
-    for row in res.rows:
-        print(f"{row.name}: {row.values[0]:.4f}")
-    for p in res.plateau:
-        print(p)
-    print("written:", PATH)
+    schedule.run_grid_study(
+        STUDY,
+        GRID,
+        unit=UNIT,
+        row=STUDY_ROW,
+        metric="acc",
+        results=results,
+        path=PATH,
+        jobs=args.jobs,
+        existing={point: bench.jobs[job] for point, job in BENCH_RUNS.items()},
+    )
 
 
 if __name__ == "__main__":

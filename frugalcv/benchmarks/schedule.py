@@ -1,19 +1,50 @@
 """Schedule studies: one benchmark row retrained at several lengths and learning rates.
 
-A study script (``benchmarks/studies/*_schedule.py``) declares its runs as a :class:`Benchmark`
-that is not registered (:func:`study_benchmark`), runs them through the benchmark runner, and
-turns ``{(lr, length): metric}`` into the results file's rows and one plateau check per doubling
-(:func:`grid_results`).
+A study script (``benchmarks/studies/*_schedule.py``) names a grid ``{lr: (length, ...)}``,
+declares one job per ``(lr, length)`` (:func:`grid_jobs`) in a :class:`Benchmark` that is not
+registered (:func:`study_benchmark`), and :func:`run_grid_study` trains them through the
+benchmark runner (finished runs are not retrained, an interrupted one resumes), reads the row's
+metric from each and writes a results file with one row per ``(lr, length)`` and one plateau
+check per doubling (:func:`grid_results`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from frugalcv.benchmarks.spec import Benchmark, Job
-from frugalcv.reporting.results import PlateauCheck, Row
+from frugalcv.reporting.results import PlateauCheck, Results, Row, write_results
+
+if TYPE_CHECKING:
+    from frugalcv.benchmarks.runner import PlannedJob
 
 Grid = Mapping[float, Sequence[int]]  # learning rate -> lengths, each its own run
+
+
+def job_name(lr: float, length: int, unit: str) -> str:
+    """``"lr0.001/epochs240"``: the job (and folder) of one grid point."""
+    return f"lr{lr:g}/{unit}{length}"
+
+
+def grid_jobs(
+    grid: Grid,
+    *,
+    unit: str,
+    recipe: str,
+    overrides: Callable[[float, int], dict[str, Any]],
+    skip: Sequence[tuple[float, int]] = (),
+) -> list[Job]:
+    """One job per ``(lr, length)`` of ``grid`` not in ``skip``, with ``overrides(lr, length)``;
+    the longest first, so a parallel run does not end waiting on one long job."""
+    out = [
+        (n, Job(name=job_name(lr, n, unit), recipe=recipe, overrides=overrides(lr, n)))
+        for lr, lengths in grid.items()
+        for n in lengths
+        if (lr, n) not in skip
+    ]
+    return [job for _, job in sorted(out, key=lambda p: -p[0])]
 
 
 def study_benchmark(
@@ -42,10 +73,14 @@ def grid_results(
     unit: str,
     row: str,
     tolerance: float,
-) -> tuple[list[Row], list[PlateauCheck]]:
+    benchmark: str,
+    dataset: str,
+    metric: str,
+    notes: str,
+) -> Results:
     """One row per ``(lr, length)`` (``"lr 0.001, 240 epochs"``, in ``grid`` order) and one
     plateau check of ``row`` per doubling of the length at the same lr (``unit``: ``"steps"``
-    or ``"epochs"``)."""
+    or ``"epochs"``), as the results file of ``benchmarks/studies/<benchmark>.py``."""
     rows = [
         Row(name=f"lr {lr:g}, {n} {unit}", values=[round(values[lr, n], 4)])
         for lr, lengths in grid.items()
@@ -63,4 +98,50 @@ def grid_results(
         for a, b in zip(lengths, lengths[1:], strict=False)
         if b == 2 * a
     ]
-    return rows, plateau
+    return Results(
+        benchmark=benchmark,
+        command=f"python benchmarks/studies/{benchmark}.py",
+        dataset=dataset,
+        metric=metric,
+        higher_is_better=True,
+        seeds=[0],
+        rows=rows,
+        plateau=plateau,
+        notes=notes,
+    )
+
+
+def run_grid_study(
+    study: Benchmark,
+    grid: Grid,
+    *,
+    unit: str,
+    row: str,
+    metric: str,
+    results: Callable[[dict[tuple[float, int], float]], Results],
+    path: str | os.PathLike,
+    jobs: int = 1,
+    existing: Mapping[tuple[float, int], PlannedJob] | None = None,
+    fmt: str = "{:.4f}",
+) -> Results:
+    """Train the study's jobs, read ``final[metric]`` of rows.json entry ``row`` at every grid
+    point (from ``existing[lr, length]`` where given: runs of the benchmark itself), write
+    ``results(values)`` to ``path`` and print its rows and plateau checks."""
+    from frugalcv.benchmarks.runner import make_plan, run_jobs
+
+    plan = make_plan(study, seeds=[0])
+    run_jobs(plan, jobs=jobs)
+    existing = existing or {}
+    values = {}
+    for lr, lengths in grid.items():
+        for n in lengths:
+            source = existing.get((lr, n)) or plan.jobs[job_name(lr, n, unit)]
+            values[lr, n] = float(source.outputs()[row]["final"][metric])
+    res = results(values)
+    write_results(path, res)
+    for r in res.rows:
+        print(f"{r.name}: {fmt.format(r.values[0])}")
+    for p in res.plateau:
+        print(p.describe())
+    print("written:", path)
+    return res
