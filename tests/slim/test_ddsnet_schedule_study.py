@@ -5,6 +5,7 @@ results hold one plateau check per doubling."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,23 @@ def test_runs_change_only_length_and_learning_rate():
             assert cfg.ddsnet.static_only and cfg.ddsnet.static_widths == (cfg.model.channels,)
             assert cfg.model == base.model and cfg.data.sigma == base.data.sigma
             assert cfg.train.batch_size == base.train.batch_size and cfg.train.seed == 0
-    assert base.data.num_crops == study.STEPS * study.BATCH  # the benchmark's own length
+    # the benchmark's schedule is one of the study's grid points
+    steps = base.data.num_crops // base.train.batch_size
+    assert steps in study.GRID[base.optim.lr]
+
+
+def test_benchmark_schedule_check_is_the_static_row_alone_at_twice_the_steps():
+    bench = get_benchmark("ddsnet")
+    plan = make_plan(bench, seeds=[0, 1], runs_dir="unused", check_data=False)
+    base, doubled = plan.config("sigma25/seed0"), plan.config("study/sigma25/seed0")
+    assert doubled.data.num_crops == 2 * base.data.num_crops
+    assert doubled.ddsnet.static_only and doubled.ddsnet.static_widths == (base.model.channels,)
+    assert doubled.model == base.model and doubled.optim == base.optim
+    assert replace(doubled.train, out_dir=base.train.out_dir) == base.train
+    (check,) = bench.schedule_checks
+    assert check.at.job == "sigma25/seed0" and check.doubled.job == "study/sigma25/seed0"
+    assert check.at.row == check.doubled.row == f"static_c{base.model.channels}"
+    assert "study/sigma25/seed1" not in plan.jobs  # seed 0 only
 
 
 def test_results_hold_one_plateau_check_per_doubling():
