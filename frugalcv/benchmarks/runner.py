@@ -8,6 +8,13 @@
   ``config.json`` matches) is not run again, a partial one resumes from its ``last.pt``.
 - results: ``--results-dir``, else ``$FRUGALCV_RESULTS``, else ``./benchmarks/results`` of the
   current folder; ``<name>.json`` (``<name>_quick.json`` for ``--quick``).
+- job records: ``<results>/jobs/<name>/<job>`` (not for ``--quick``). When a job finishes, its
+  ``config.json``, ``summary.json``/``rows.json`` and the pictures the benchmark declares for it
+  are copied there (paths made portable), to be committed with the results file. A job whose run
+  folder is missing but whose record holds the same config counts as finished and is read from
+  the record, so a benchmark longer than one machine's session can be finished on another, and
+  the results file can be rebuilt from the records alone. A recorded job is trained again only
+  when an unfinished job needs its run folder (a checkpoint it reads).
 
 With ``jobs=1`` every job runs in this process, in dependency order. With ``jobs=N`` independent
 jobs run as ``python -m frugalcv run ...`` subprocesses, at most N at a time, each with
@@ -47,9 +54,11 @@ __all__ = [
     "PlannedJob",
     "aggregate",
     "make_plan",
+    "records_path",
     "results_path",
     "run_benchmark",
     "run_jobs",
+    "save_record",
 ]
 
 
@@ -62,37 +71,96 @@ class PlannedJob:
     overrides: dict[str, Any]
     cfg: Any
     out_dir: Path
+    record_dir: Path | None = None  # <results>/jobs/<name>/<job>; None: no records (--quick)
 
     def cli_args(self) -> list[str]:
         """``run <recipe> --preset P --key=value ...``: the command line of this job."""
         args = ["run", self.job.recipe, "--preset", self.job.preset]
         return args + [f"--{k}={_cli_value(v)}" for k, v in self.overrides.items()]
 
-    def finished(self) -> bool:
-        """True when the folder holds this job's summary and a config equal to this job's."""
-        out = self.out_dir
-        if not ((out / "summary.json").is_file() or (out / "rows.json").is_file()):
+    def _finished_in(self, folder: Path) -> bool:
+        if not ((folder / "summary.json").is_file() or (folder / "rows.json").is_file()):
             return False
         try:
-            saved = read_json(out / "config.json")
+            saved = read_json(folder / "config.json")
         except (OSError, ValueError):
             return False
         defaults = to_dict(type(self.cfg)())
         return not config_diff(saved, to_dict(self.cfg), defaults=defaults)
 
+    def ran_here(self) -> bool:
+        """True when the run folder holds this job's summary and a config equal to this job's."""
+        return self._finished_in(self.out_dir)
+
+    def recorded(self) -> bool:
+        """True when the job record holds this job's summary and a config equal to this job's."""
+        return self.record_dir is not None and self._finished_in(self.record_dir)
+
+    def finished(self) -> bool:
+        """True when the run folder or the job record holds this job's summary and config."""
+        return self.ran_here() or self.recorded()
+
+    def _folder(self) -> Path:
+        if self.ran_here() or not self.recorded():
+            return self.out_dir
+        assert self.record_dir is not None
+        return self.record_dir
+
     def outputs(self) -> dict[str | None, dict]:
-        """The job's summaries: ``{None: summary.json}`` and ``{row name: rows.json entry}``."""
+        """The job's summaries: ``{None: summary.json}`` and ``{row name: rows.json entry}``,
+        from the run folder, else from the job record."""
+        folder = self._folder()
         out: dict[str | None, dict] = {}
-        if (self.out_dir / "summary.json").is_file():
-            out[None] = read_json(self.out_dir / "summary.json")
-        if (self.out_dir / "rows.json").is_file():
-            out.update({r["name"]: r for r in read_json(self.out_dir / "rows.json")["rows"]})
+        if (folder / "summary.json").is_file():
+            out[None] = read_json(folder / "summary.json")
+        if (folder / "rows.json").is_file():
+            out.update({r["name"]: r for r in read_json(folder / "rows.json")["rows"]})
         if not out:
             raise FileNotFoundError(
                 f"Job '{self.job.name}' left no summary.json or rows.json in {self.out_dir}; "
                 "rerun the benchmark (finished jobs are not retrained)."
             )
         return out
+
+    def file(self, name: str) -> Path:
+        """A file the job wrote (a picture): in the run folder, else in the job record."""
+        here = self.out_dir / name
+        if here.is_file() or self.record_dir is None:
+            return here
+        return self.record_dir / name
+
+    def save_record(self, extra: Iterable[str] = ()) -> bool:
+        """Copy the finished run's config and summaries (paths made portable) and the ``extra``
+        files it wrote into the job record; False (nothing written) when there is no record
+        folder or the run folder does not hold this job finished."""
+        if self.record_dir is None or not self.ran_here():
+            return False
+        import shutil
+
+        from frugalcv.core.jsonio import write_json
+
+        self.record_dir.mkdir(parents=True, exist_ok=True)
+        kept = ("config.json", "summary.json", "rows.json")
+        for name in kept:
+            if (self.out_dir / name).is_file():
+                write_json(self.record_dir / name, _portable(read_json(self.out_dir / name)))
+        for name in extra:
+            if name not in kept and (self.out_dir / name).is_file():
+                (self.record_dir / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.out_dir / name, self.record_dir / name)
+        return True
+
+
+def _portable(obj: Any) -> Any:
+    from frugalcv.reporting.provenance import portable
+
+    if isinstance(obj, str):
+        return portable(obj)
+    if isinstance(obj, dict):
+        return {k: _portable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_portable(v) for v in obj]
+    return obj
 
 
 @dataclass
@@ -174,6 +242,15 @@ def runs_root(name: str, *, quick: bool, runs_dir: str | os.PathLike | None = No
     return runs / "bench" / (f"{name}_quick" if quick else name)
 
 
+def records_path(
+    name: str, *, quick: bool, results_dir: str | os.PathLike | None = None
+) -> Path | None:
+    """``<results>/jobs/<name>``: the benchmark's job records (None for ``--quick``)."""
+    if quick:
+        return None
+    return results_path(name, quick=False, results_dir=results_dir).parent / "jobs" / name
+
+
 def results_path(name: str, *, quick: bool, results_dir: str | os.PathLike | None = None) -> Path:
     """``<results>/<name>.json`` (``<name>_quick.json``); results = the argument, else
     $FRUGALCV_RESULTS, else ``benchmarks/results`` of the current folder."""
@@ -188,11 +265,14 @@ def make_plan(
     quick: bool = False,
     runs_dir: str | os.PathLike | None = None,
     check_data: bool = True,
+    records_dir: str | os.PathLike | None = None,
 ) -> Plan:
     """Resolve every job: folders, ``Output`` paths, and its config built and checked now.
 
     ``check_data=False`` skips the data check (:func:`data_sources`), for looking at a plan on a
-    machine without the data; :func:`run_benchmark` always checks.
+    machine without the data; :func:`run_benchmark` always checks. ``records_dir``: the folder
+    of this benchmark's job records (``<results>/jobs/<name>``, see the module docstring);
+    None: no records.
 
     Raises:
         ValueError: an unknown recipe, preset or config key, a bad value, a job depending on a
@@ -224,7 +304,12 @@ def make_plan(
         except ValueError as e:
             raise ValueError(f"Benchmark {bench.name}, job '{job.name}': {e}") from None
         planned[job.name] = PlannedJob(
-            job=job, module=module, overrides=overrides, cfg=cfg, out_dir=out_dir
+            job=job,
+            module=module,
+            overrides=overrides,
+            cfg=cfg,
+            out_dir=out_dir,
+            record_dir=None if records_dir is None else Path(records_dir) / job.name,
         )
     sources = data_sources(planned.values(), benchmark=bench.name) if check_data else {}
     return Plan(benchmark=bench, seeds=seeds, quick=quick, root=root, jobs=planned, sources=sources)
@@ -284,17 +369,38 @@ def run_jobs(plan: Plan, *, jobs: int = 1, echo: Callable[[str], None] = print) 
     tag = f"[bench {plan.benchmark.name}]"
     todo = []
     for name, pj in plan.jobs.items():
-        if pj.finished():
+        if pj.ran_here():
+            save_record(plan, name)  # a run finished before records were kept
             echo(f"{tag} {name}: finished earlier, not retrained")
+        elif pj.recorded():
+            echo(f"{tag} {name}: finished earlier (job record {pj.record_dir}), not retrained")
         else:
             todo.append(name)
+    # a recorded job whose run folder an unfinished job reads is trained again first
+    needed = {d for name in todo for d in plan.jobs[name].job.dependencies()}
+    again = [n for n in plan.jobs if n in needed and n not in todo]
+    for name in again:
+        echo(f"{tag} {name}: only recorded; trained again for the jobs that read its run folder")
+    todo = [n for n in plan.jobs if n in set(todo) | set(again)]  # dependency order
     if jobs == 1:
         for name in todo:
             pj = plan.jobs[name]
             echo(f"{tag} {name}: frugalcv {' '.join(pj.cli_args())}")
             pj.module.run(pj.cfg, preset=pj.job.preset)
+            save_record(plan, name)
         return
     _run_parallel(plan, todo, jobs=jobs, echo=echo, tag=tag)
+
+
+def save_record(plan: Plan, name: str) -> bool:
+    """Keep job ``name``'s record (:meth:`PlannedJob.save_record`) with the pictures the
+    benchmark declares for it."""
+    pictures = []
+    if plan.benchmark.figures is not None:
+        pictures = [
+            str(src.row) for _, src in plan.benchmark.figures(plan.seeds) if src.job == name
+        ]
+    return plan.jobs[name].save_record(pictures)
 
 
 def _run_parallel(
@@ -336,6 +442,7 @@ def _run_parallel(
             del running[name]
             if rc == 0:
                 done.add(name)
+                save_record(plan, name)
                 echo(f"{tag} {name}: done")
             else:
                 failed.append((name, rc, log))
@@ -414,7 +521,7 @@ def copy_figures(plan: Plan, results_file: Path) -> list[Figure]:
         if not src.job:  # drawn by ``measure`` for the whole benchmark
             image = plan.root / str(src.row)
         else:
-            image = plan.dir(src.job) / str(src.row) if src.job in plan.jobs else None
+            image = plan.jobs[src.job].file(str(src.row)) if src.job in plan.jobs else None
         if image is None or not image.is_file():
             continue
         name = "__".join(p for p in (results_file.stem, src.job, Path(str(src.row)).name) if p)
@@ -493,7 +600,8 @@ def run_benchmark(
         from frugalcv.benchmarks import get_benchmark
 
         bench = get_benchmark(bench)
-    plan = make_plan(bench, seeds=seeds, quick=quick, runs_dir=runs_dir)
+    records = records_path(bench.name, quick=quick, results_dir=results_dir)
+    plan = make_plan(bench, seeds=seeds, quick=quick, runs_dir=runs_dir, records_dir=records)
     run_jobs(plan, jobs=jobs, echo=echo)
     rows = aggregate(plan)
     command = f"frugalcv bench {bench.name} --seeds {','.join(map(str, plan.seeds))}"

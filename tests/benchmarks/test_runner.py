@@ -346,3 +346,80 @@ def test_figures_drawn_by_runs_are_copied_next_to_the_results_and_shown_in_the_r
     assert "![the run's config](figures/" in md and "never drawn" not in md
     with pytest.raises(ValueError, match="relative"):
         Figure(caption="x", path=str(tmp_path / "abs.png"))
+
+
+@pytest.mark.recipe
+def test_job_records_finish_a_benchmark_on_a_machine_without_its_run_folders(tmp_path, monkeypatch):
+    """Finished jobs are recorded beside the results (portable paths, declared pictures); with
+    the run folders gone the records alone give the same results and nothing retrains; a changed
+    config retrains; a recorded job whose run folder an unfinished job reads is trained again."""
+    monkeypatch.setenv("FRUGALCV_RUNS", str(tmp_path / "a"))
+
+    def figures(seeds):
+        return [("hist", Source("tiny_cnn/seed0", row="metrics.jsonl"))]
+
+    def jobs(seeds, quick):
+        return [
+            Job(name="tiny_cnn/seed0", recipe="classify", overrides=_tiny(0, "tiny_cnn")),
+            Job(
+                name="resnet8/seed0",
+                recipe="classify",
+                overrides=_tiny(0, "resnet8"),
+                needs=("tiny_cnn/seed0",),
+            ),
+        ]
+
+    bench = _bench(figures=figures, jobs=jobs)
+    first, path = run_benchmark(bench, results_dir=tmp_path / "r", echo=lambda s: None)
+    record = tmp_path / "r" / "jobs" / "toy" / "tiny_cnn" / "seed0"
+    assert sorted(p.name for p in record.iterdir()) == [
+        "config.json",
+        "metrics.jsonl",
+        "summary.json",
+    ]
+    assert str(tmp_path) not in (record / "config.json").read_text()
+    assert "$FRUGALCV_RUNS/bench/toy/tiny_cnn/seed0" in (record / "config.json").read_text()
+
+    # Another machine: the same results folder (committed), no run folders.
+    monkeypatch.setenv("FRUGALCV_RUNS", str(tmp_path / "b"))
+    (path.parent / "figures").rename(tmp_path / "old_figures")
+    lines: list[str] = []
+    again, _ = run_benchmark(bench, results_dir=tmp_path / "r", echo=lines.append)
+    assert sum("(job record" in s for s in lines) == 2
+    assert not (tmp_path / "b" / "bench" / "toy" / "tiny_cnn").exists()  # nothing trained
+    assert [r.values for r in again.rows] == [r.values for r in first.rows]
+    assert [r.extra for r in again.rows] == [r.extra for r in first.rows]
+    assert again.figures == first.figures  # pictures come from the record
+    assert (path.parent / again.figures[0].path).is_file()
+
+    # The student's record is gone: the teacher is recorded only, so it is trained again first.
+    for f in (record.parent.parent / "resnet8" / "seed0").iterdir():
+        f.unlink()
+    lines.clear()
+    third, _ = run_benchmark(bench, results_dir=tmp_path / "r", echo=lines.append)
+    assert any("tiny_cnn/seed0: only recorded; trained again" in s for s in lines)
+    assert (tmp_path / "b" / "bench" / "toy" / "tiny_cnn" / "seed0" / "summary.json").is_file()
+    assert [r.values for r in third.rows] == [r.values for r in first.rows]
+
+    # A changed config does not match the record: that job trains.
+    changed = _bench(
+        figures=figures,
+        jobs=lambda seeds, quick: [
+            Job(name="tiny_cnn/seed0", recipe="classify", overrides=_tiny(1, "tiny_cnn"))
+        ],
+        rows=lambda seeds: [
+            RowSpec(name="tiny_cnn", sources=(Source("tiny_cnn/seed0"),), metric="acc")
+        ],
+        claims=(),
+    )
+    lines.clear()
+    run_benchmark(changed, results_dir=tmp_path / "r", runs_dir=tmp_path / "c", echo=lines.append)
+    assert not any("finished earlier" in s for s in lines)
+    assert (tmp_path / "c" / "bench" / "toy" / "tiny_cnn" / "seed0" / "summary.json").is_file()
+
+
+def test_quick_runs_keep_no_job_records(tmp_path):
+    from frugalcv.benchmarks.runner import records_path
+
+    assert records_path("toy", quick=True, results_dir=tmp_path) is None
+    assert records_path("toy", quick=False, results_dir=tmp_path) == tmp_path / "jobs" / "toy"
