@@ -242,7 +242,14 @@ def test_dsnet_plan_explanation_tests_change_one_condition_each():
     bench = get_benchmark("dsnet")
     plan = make_plan(bench, seeds=[0, 1], runs_dir="unused", check_data=False)
     assert len(check_explanation_tests(bench, plan)) == 4  # two gate claims x two nets
-    assert list(plan.jobs)[:2] == ["ds_resnet/seed0", "ds_resnet/seed1"]  # the longest first
+    # the longest first: the ViT's (480 epochs; its study 960) ahead of the CNN's (120)
+    assert list(plan.jobs)[:3] == ["study/ds_vit/seed0", "ds_vit/seed0", "ds_vit/seed1"]
+    assert (
+        plan.config("ds_vit/seed0").train.epochs == 4 * plan.config("ds_resnet/seed0").train.epochs
+    )
+    for arch in ("ds_resnet", "ds_vit"):  # Stage II is a fifth of Stage I, as DS-Net's 30/150
+        cfg = plan.config(f"{arch}/seed0")
+        assert cfg.dsnet.gate_epochs * 5 == cfg.train.epochs
     for arch in ("ds_resnet", "ds_vit"):
         base = plan.config(f"{arch}/seed1")
         unit = plan.jobs[f"explain/unit1e9/{arch}/seed1"]
