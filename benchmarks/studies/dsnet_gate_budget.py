@@ -37,7 +37,6 @@ from sklearn.metrics import roc_auc_score
 from frugalcv.benchmarks import get_benchmark
 from frugalcv.benchmarks.runner import make_plan
 from frugalcv.core.checkpoint import load_model
-from frugalcv.core.jsonio import read_json
 from frugalcv.reporting.results import Claim, Figure, Results, Row, write_results
 from frugalcv.slim.cost import macs_per_width
 from frugalcv.slim.dsnet_recipe.data import load_arrays
@@ -109,7 +108,8 @@ def measure(plan, arch: str, seed: int) -> dict:
         **{**kw, "shares": [target]},
     )
     at = {k: float(v[-1]) for k, v in curve.items()}
-    rows = {r["name"]: r for r in read_json(plan.dir(job) / "rows.json")["rows"]}
+    rows = plan.outputs(job)  # the supernet run's rows joined with its static jobs'
+
     static = {
         w: (float(rows[f"static_w{w:g}"]["macs"]), float(rows[f"static_w{w:g}"]["final"]["acc"]))
         for w in cfg.model.widths

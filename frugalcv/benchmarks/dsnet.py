@@ -32,6 +32,7 @@ from frugalcv.benchmarks.spec import (
     Source,
 )
 from frugalcv.slim.dsnet import ema_decay_for
+from frugalcv.slim.dsnet_recipe.evaluate import complete_rows
 
 ARCHS = ("ds_resnet", "ds_vit")
 WIDTHS = (0.25, 0.5, 0.75, 1.0)
@@ -128,27 +129,34 @@ def study_job(arch: str) -> Job:
     return Job(name=f"study/{arch}/seed0", recipe="dsnet", overrides=doubled)
 
 
+def static_job(arch: str, seed: int, width: float, *, quick: bool) -> Job:
+    """One static reference row trained apart from the supernet (``dsnet.static_only``): the
+    rows of ``<arch>/seed<seed>`` are joined with it (``part_of``), so each job fits one
+    session (a 480-epoch ViT run with its four static rows does not)."""
+    o = overrides(arch, seed, quick=quick)
+    o.update({"dsnet.static_only": True, "dsnet.static_widths": (width,)})
+    return Job(
+        name=f"{arch}/static_w{width:g}/seed{seed}",
+        recipe="dsnet",
+        overrides=o,
+        part_of=f"{arch}/seed{seed}",
+    )
+
+
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    # the longest first (the ViT's 480-epoch study and main runs), so a parallel run does not
-    # end waiting on one long job alone
-    main = {
-        arch: [
-            Job(
-                name=f"{arch}/seed{seed}",
-                recipe="dsnet",
-                overrides=overrides(arch, seed, quick=quick),
-            )
-            for seed in seeds
-        ]
-        for arch in ARCHS
-    }
-    if quick:
-        return [job for arch in ARCHS for job in main[arch]]
-    longest = sorted(ARCHS, key=lambda a: -EPOCHS[a])
-    out = []
-    for arch in longest:
-        out += ([study_job(arch)] if 0 in seeds else []) + main[arch]
-    return out + explain_jobs(seeds)
+    # per net and seed: the supernet run (Stage I, gate, evaluation) and one job per static
+    # width; the longest first (the ViT's 960-epoch check and 480-epoch runs, the widest static
+    # rows), so a parallel run does not end waiting on one long job alone
+    out: list[Job] = []
+    for arch in sorted(ARCHS, key=lambda a: -EPOCHS[a]):
+        if not quick and 0 in seeds:
+            out.append(study_job(arch))
+        for seed in seeds:
+            o = overrides(arch, seed, quick=quick)
+            o["dsnet.static_rows"] = False  # trained by the static jobs below
+            out.append(Job(name=f"{arch}/seed{seed}", recipe="dsnet", overrides=o))
+        out += [static_job(arch, seed, w, quick=quick) for w in reversed(WIDTHS) for seed in seeds]
+    return out if quick else out + explain_jobs(seeds)
 
 
 # Explanation tests (failed claims re-run under one changed condition; see the page). The
@@ -324,7 +332,7 @@ def plot(plan: Any) -> dict[str, dict[str, Any]]:
         for ax, arch in zip(axes, ARCHS, strict=True):
             rows_by: dict[str, list[dict]] = {}
             for s in plan.seeds:
-                outputs = plan.jobs[f"{arch}/seed{s}"].outputs()
+                outputs = plan.outputs(f"{arch}/seed{s}")
                 for name, r in outputs.items():
                     if name is not None:
                         rows_by.setdefault(name, []).append(r)
@@ -391,6 +399,7 @@ BENCHMARK = Benchmark(
     f"{EPOCHS['ds_vit']} + {GATE_EPOCHS['ds_vit']} (ViT) epochs of {NUM_TRAIN} images instead of "
     "150 + 30 of ImageNet, 4 widths instead of 14.",
     measure=plot,
+    complete=lambda rows: complete_rows(rows, WIDTHS),
     figures=lambda seeds: [
         (
             "test accuracy vs mean MACs per image: static nets, supernet sub-networks, DS-Net "

@@ -177,6 +177,24 @@ class Plan:
     def dir(self, job: str) -> Path:
         return self.jobs[job].out_dir
 
+    def outputs(self, job: str) -> dict[str | None, dict]:
+        """Job ``job``'s summaries (:meth:`PlannedJob.outputs`), joined with those of the jobs
+        that are ``part_of`` it and completed by ``Benchmark.complete``."""
+        out = self.jobs[job].outputs()
+        parts = [pj for pj in self.jobs.values() if pj.job.part_of == job]
+        if not parts:
+            return out
+        for pj in parts:
+            for name, row in pj.outputs().items():
+                if name is not None and name not in out:
+                    out[name] = row
+        complete = self.benchmark.complete
+        if complete is not None:
+            named = [r for k, r in out.items() if k is not None]
+            out = {None: out[None]} if None in out else {}
+            out.update({r["name"]: r for r in complete(named)})
+        return out
+
     def config(self, job: str) -> Any:
         return self.jobs[job].cfg
 
@@ -208,6 +226,13 @@ def _topological(jobs: Sequence[Job], *, benchmark: str) -> list[Job]:
             raise ValueError(f"Benchmark {benchmark}: two jobs are named '{job.name}'.")
         by_name[job.name] = job
     for job in jobs:
+        if job.part_of and (
+            job.part_of not in by_name or job.part_of == job.name or by_name[job.part_of].part_of
+        ):
+            raise ValueError(
+                f"Benchmark {benchmark}: job '{job.name}' is part_of '{job.part_of}', which is "
+                "not another job of the benchmark that is not itself a part."
+            )
         for dep in job.dependencies():
             if dep not in by_name:
                 raise ValueError(
@@ -490,7 +515,7 @@ def _row(plan: Plan, spec: RowSpec, outputs: dict[str, dict[str | None, dict]]) 
 
 def aggregate(plan: Plan) -> list[Row]:
     """The benchmark's rows from its jobs' summaries, plus what ``measure`` adds to ``extra``."""
-    outputs = {name: pj.outputs() for name, pj in plan.jobs.items()}
+    outputs = {name: plan.outputs(name) for name in plan.jobs}
     rows = [_row(plan, spec, outputs) for spec in plan.benchmark.rows(plan.seeds)]
     if plan.benchmark.explain_rows is not None:  # left out when their jobs are not in this run
         rows += [
@@ -544,7 +569,7 @@ def _plateau(plan: Plan, check: ScheduleCheck) -> PlateauCheck | None:
     for src in (check.at, check.doubled):
         if src.job not in plan.jobs:
             return None
-        summaries = plan.jobs[src.job].outputs()
+        summaries = plan.outputs(src.job)
         if src.row not in summaries:
             raise ValueError(
                 f"Benchmark {plan.benchmark.name}, schedule check of '{check.row}': job "

@@ -71,6 +71,10 @@ class Job:
         overrides: dotted config keys -> values (numbers, strings, bools, tuples, or
             :class:`Output` of another job).
         needs: other jobs that must finish first, besides those named by an ``Output``.
+        part_of: the name of another job whose rows this job's rows join: a long run split
+            into jobs that fit one machine's session (the static reference rows trained apart
+            from the supernet). Rows, schedule checks and figures read the joined rows under the
+            main job's name, completed by ``Benchmark.complete``.
     """
 
     name: str
@@ -78,6 +82,7 @@ class Job:
     preset: str = "tiny"
     overrides: Mapping[str, Any] = field(default_factory=dict)
     needs: tuple[str, ...] = ()
+    part_of: str = ""
 
     def dependencies(self) -> tuple[str, ...]:
         """``needs`` plus the jobs whose outputs the overrides name, in order, no repeats."""
@@ -171,6 +176,9 @@ class Benchmark:
             the image's path inside the job's folder (``Source("", row=...)``: inside the
             benchmark's folder, for a picture ``measure`` draws); the runner copies those that
             exist next to the results file (``figures/``) and the report shows them.
+        complete: ``[row dicts] -> [row dicts]``: applied to the joined rows of a job that has
+            parts (``Job.part_of``), to add what the recipe adds when one run trains them all
+            (derived rows; values copied between rows).
     """
 
     name: str
@@ -190,6 +198,7 @@ class Benchmark:
     schedule_checks: tuple[ScheduleCheck, ...] = ()
     explain_rows: Callable[[Sequence[int]], list[RowSpec]] | None = None
     figures: Callable[[Sequence[int]], list[tuple[str, Source]]] | None = None
+    complete: Callable[[list[dict]], list[dict]] | None = None
 
 
 def no_jobs(seeds: Sequence[int], quick: bool) -> list[Job]:

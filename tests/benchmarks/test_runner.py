@@ -423,3 +423,40 @@ def test_quick_runs_keep_no_job_records(tmp_path):
 
     assert records_path("toy", quick=True, results_dir=tmp_path) is None
     assert records_path("toy", quick=False, results_dir=tmp_path) == tmp_path / "jobs" / "toy"
+
+
+def test_part_jobs_join_the_main_jobs_rows_and_are_completed(tmp_path):
+    """A job ``part_of`` another adds its rows under the main job's name (the main job's own
+    row wins on a clash), then ``Benchmark.complete`` adds the derived rows; a part alone is not
+    joined; a part of an unknown job, of itself or of a part is refused before any training."""
+    from frugalcv.core.jsonio import write_json
+
+    def jobs(seeds, quick):
+        return [
+            Job(name="main", recipe="classify"),
+            Job(name="main_static", recipe="classify", part_of="main"),
+        ]
+
+    def complete(rows):
+        by = {r["name"]: r for r in rows}
+        extra = {"name": "derived", "final": {"acc": by["static"]["final"]["acc"] - 0.01}}
+        return rows + [extra] if "static" in by else rows
+
+    plan = make_plan(_bench(jobs=jobs, complete=complete), runs_dir=tmp_path)
+    write_json(
+        plan.dir("main") / "rows.json", {"rows": [{"name": "dynamic", "final": {"acc": 0.8}}]}
+    )
+    write_json(
+        plan.dir("main_static") / "rows.json",
+        {"rows": [{"name": "static", "final": {"acc": 0.9}}, {"name": "dynamic", "final": {}}]},
+    )
+    out = plan.outputs("main")
+    assert list(out) == ["dynamic", "static", "derived"]
+    assert out["dynamic"]["final"]["acc"] == 0.8
+    assert out["derived"]["final"]["acc"] == pytest.approx(0.89)
+    assert list(plan.outputs("main_static")) == ["static", "dynamic"]
+    for bad in ("nope", "a", "b"):
+        decl = [Job(name="b", recipe="classify"), Job(name="c", recipe="classify", part_of="b")]
+        decl.append(Job(name="a", recipe="classify", part_of=bad if bad != "b" else "c"))
+        with pytest.raises(ValueError, match="part_of"):
+            make_plan(_bench(jobs=lambda s, q, d=decl: d), runs_dir=tmp_path)

@@ -243,7 +243,22 @@ def test_dsnet_plan_explanation_tests_change_one_condition_each():
     plan = make_plan(bench, seeds=[0, 1], runs_dir="unused", check_data=False)
     assert len(check_explanation_tests(bench, plan)) == 4  # two gate claims x two nets
     # the longest first: the ViT's (480 epochs; its study 960) ahead of the CNN's (120)
-    assert list(plan.jobs)[:3] == ["study/ds_vit/seed0", "ds_vit/seed0", "ds_vit/seed1"]
+    assert list(plan.jobs)[:4] == [
+        "study/ds_vit/seed0",
+        "ds_vit/seed0",
+        "ds_vit/seed1",
+        "ds_vit/static_w1/seed0",
+    ]
+    for arch in ("ds_resnet", "ds_vit"):  # each static row is a job of its own, joined
+        base = plan.config(f"{arch}/seed1")
+        assert not base.dsnet.static_rows
+        for w in (0.25, 0.5, 0.75, 1.0):
+            part = plan.jobs[f"{arch}/static_w{w:g}/seed1"]
+            assert part.job.part_of == f"{arch}/seed1"
+            cfg = part.cfg
+            assert cfg.dsnet.static_only and cfg.dsnet.static_widths == (w,)
+            assert (cfg.data, cfg.model, cfg.optim) == (base.data, base.model, base.optim)
+            assert dataclasses.replace(cfg.train, out_dir=base.train.out_dir) == base.train
     assert (
         plan.config("ds_vit/seed0").train.epochs == 4 * plan.config("ds_resnet/seed0").train.epochs
     )
@@ -258,7 +273,7 @@ def test_dsnet_plan_explanation_tests_change_one_condition_each():
         assert cfg.dsnet.macs_unit == 1e9 and not cfg.dsnet.static_rows
         assert cfg.dsnet.supernet_ckpt.endswith(f"{arch}/seed1/supernet/last.pt")
         same = {f for f in vars(base.dsnet) if getattr(base.dsnet, f) == getattr(cfg.dsnet, f)}
-        assert set(vars(base.dsnet)) - same == {"macs_unit", "static_rows", "supernet_ckpt"}
+        assert set(vars(base.dsnet)) - same == {"macs_unit", "supernet_ckpt"}
         assert (cfg.data, cfg.model, cfg.optim) == (base.data, base.model, base.optim)
         # the teacher's horizon in epochs is DS-Net's
         assert base.dsnet.ema_decay == pytest.approx(0.9223, abs=1e-4)

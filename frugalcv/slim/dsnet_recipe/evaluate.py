@@ -169,6 +169,61 @@ def interpolate_static(static: dict[float, tuple[float, float]], macs: float) ->
     raise AssertionError("unreachable")
 
 
+def complete_rows(rows: list[dict], widths: Sequence[float]) -> list[dict]:
+    """Add to a run's rows what needs the static rows and the evaluated ones together.
+
+    Static networks have the sub-networks' shapes, so each ``static_w<w>`` row without a latency
+    gets the ``latency_*``/``speedup_*`` values of ``sub_w<w>`` (timed once). With a static row
+    at every width and a ``dynamic`` row, appends ``static_interp`` (the static curve at the
+    dynamic net's mean MACs, :func:`interpolate_static`) and ``static_full_minus_1pt``. Used by
+    the recipe and, for a run split into jobs (``Job.part_of``), by the benchmark on the joined
+    rows, so both give the same rows. Rows already derived are not added twice.
+    """
+    rows = [dict(r) for r in rows]
+    by = {r.get("name"): r for r in rows}
+    static: dict[float, tuple[float, float]] = {}
+    for w in widths:
+        st, sub = by.get(f"static_w{w:g}"), by.get(f"sub_w{w:g}")
+        if st is None:
+            continue
+        static[w] = (float(st["macs"]), float(st["final"]["acc"]))
+        if sub is not None:
+            for k, v in sub.items():
+                if k.startswith(("latency_", "speedup_")):
+                    st.setdefault(k, v)
+    if set(static) != set(widths) or "dynamic" not in by or "static_interp" in by:
+        return rows
+    dyn = by["dynamic"]
+    acc, how = interpolate_static(static, dyn["macs"])
+    full_macs, full_acc = static[widths[-1]]
+    for name, value, m, derived in (
+        (
+            "static_interp",
+            acc,
+            dyn["macs"],
+            f"static curve at the dynamic net's mean MACs, linear, {how}",
+        ),
+        (
+            "static_full_minus_1pt",
+            full_acc - 0.01,
+            full_macs,
+            "full-width static accuracy minus 0.01 (the 1-point tolerance)",
+        ),
+    ):
+        rows.append(
+            {
+                "name": name,
+                "final": {"acc": value},
+                "best": {"acc": value, "step": 0},
+                "steps": 0,
+                "wall_s": 0.0,
+                "macs": m,
+                "derived": derived,
+            }
+        )
+    return rows
+
+
 def _eval_summary(name: str, r: dict, *, steps: int, wall_s: float) -> dict:
     acc = r.pop("acc")
     return {

@@ -25,7 +25,7 @@ from frugalcv.slim.dsnet import (
 )
 from frugalcv.slim.dsnet_recipe.config import Config
 from frugalcv.slim.dsnet_recipe.data import _Data, load_data
-from frugalcv.slim.dsnet_recipe.evaluate import _eval_summary, evaluate_rows, interpolate_static
+from frugalcv.slim.dsnet_recipe.evaluate import _eval_summary, complete_rows, evaluate_rows
 from frugalcv.slim.dsnet_recipe.latency import latency_rows
 from frugalcv.slim.dsnet_recipe.models import StaticWidth, _ClassifyTask, build_supernet
 from frugalcv.slim.supernet import SlimSupernet
@@ -163,13 +163,9 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     s2 = _gate_stage(ctx, cfg, data, supernet)
     rows: list[dict] = [s1, s2]
 
-    static: dict[float, tuple[float, float]] = {}
     macs = macs_per_width(supernet, input_shape=shape)
     if d.static_rows:
-        summaries = _static_rows(ctx, cfg, data, new_supernet, macs)
-        for s in summaries:
-            static[s["width"]] = (float(s["macs"]), float(s["final"]["acc"]))
-        rows += summaries
+        rows += _static_rows(ctx, cfg, data, new_supernet, macs)
 
     t0 = time.time()
     evaluated = evaluate_rows(
@@ -177,40 +173,8 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
     )
     wall = time.time() - t0
     steps = int(s1.get("steps", 0))
-    if static:  # static nets have the sub-networks' shapes: same latency, timed once
-        for w in static:
-            for k, v in evaluated[f"sub_w{w:g}"].items():
-                if k.startswith(("latency_", "speedup_")):
-                    rows_by = next(r for r in rows if r.get("name") == f"static_w{w:g}")
-                    rows_by[k] = v
-    evaluated_rows = [_eval_summary(k, v, steps=steps, wall_s=wall) for k, v in evaluated.items()]
-    rows += evaluated_rows
-    if set(static) == set(cfg.model.widths):  # the whole reference curve
-        dyn = next(r for r in evaluated_rows if r["name"] == "dynamic")
-        acc, how = interpolate_static(static, dyn["macs"])
-        full_acc = static[cfg.model.widths[-1]][1]
-        rows.append(
-            {
-                "name": "static_interp",
-                "final": {"acc": acc},
-                "best": {"acc": acc, "step": 0},
-                "steps": 0,
-                "wall_s": 0.0,
-                "macs": dyn["macs"],
-                "derived": f"static curve at the dynamic net's mean MACs, linear, {how}",
-            }
-        )
-        rows.append(
-            {
-                "name": "static_full_minus_1pt",
-                "final": {"acc": full_acc - 0.01},
-                "best": {"acc": full_acc - 0.01, "step": 0},
-                "steps": 0,
-                "wall_s": 0.0,
-                "macs": static[cfg.model.widths[-1]][0],
-                "derived": "full-width static accuracy minus 0.01 (the 1-point tolerance)",
-            }
-        )
+    rows += [_eval_summary(k, v, steps=steps, wall_s=wall) for k, v in evaluated.items()]
+    rows = complete_rows(rows, cfg.model.widths)
     summary = write_rows(ctx, dataset=data.name, rows=rows)
     if ctx.is_main:
         _print_notes(rows, cfg.model.widths)
