@@ -221,6 +221,20 @@ def _finite(metrics: dict) -> dict:
     return {k: finite_or_none(v) for k, v in metrics.items()}
 
 
+def derived_row(name: str, metric: str, value: float, *, macs: float, how: str) -> dict:
+    """A row computed from other rows, not trained (``"full width - 1 point"``, a static curve
+    read at some MACs): the row fields every recipe row has, with ``derived`` saying how."""
+    return {
+        "name": name,
+        "final": {metric: value},
+        "best": {metric: value, "step": 0},
+        "steps": 0,
+        "wall_s": 0.0,
+        "macs": macs,
+        "derived": how,
+    }
+
+
 def write_rows(ctx: RunContext, *, dataset: str, rows: list[dict]) -> dict:
     """Write ``rows.json``: the summaries of every model a multi-model recipe trained."""
     summary = {

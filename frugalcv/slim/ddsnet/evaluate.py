@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from frugalcv.core.measure import to_module
+from frugalcv.core.recipe import derived_row
 from frugalcv.layers.slimmable import recalibrate_bn
 from frugalcv.slim.ddsnet import (
     DynamicDenoiser,
@@ -337,15 +338,7 @@ def _evaluate(
 
 
 def _derived(name: str, psnr: float, macs: float, how: str) -> dict:
-    return {
-        "name": name,
-        "final": {"psnr": psnr},
-        "best": {"psnr": psnr, "step": 0},
-        "steps": 0,
-        "wall_s": 0.0,
-        "macs": macs,
-        "derived": how,
-    }
+    return derived_row(name, "psnr", psnr, macs=macs, how=how)
 
 
 def _print_notes(rows: list[dict], channels: int) -> None:

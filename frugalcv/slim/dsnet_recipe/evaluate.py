@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from frugalcv.core.measure import module_device, to_module
+from frugalcv.core.recipe import derived_row
 from frugalcv.slim.cost import macs_per_width
 from frugalcv.slim.dsnet_recipe.config import LatencyConfig
 from frugalcv.slim.dsnet_recipe.latency import interleaved_latency
@@ -210,17 +211,7 @@ def complete_rows(rows: list[dict], widths: Sequence[float]) -> list[dict]:
             "full-width static accuracy minus 0.01 (the 1-point tolerance)",
         ),
     ):
-        rows.append(
-            {
-                "name": name,
-                "final": {"acc": value},
-                "best": {"acc": value, "step": 0},
-                "steps": 0,
-                "wall_s": 0.0,
-                "macs": m,
-                "derived": derived,
-            }
-        )
+        rows.append(derived_row(name, "acc", value, macs=m, how=derived))
     return rows
 
 
