@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from frugalcv.benchmarks.spec import Benchmark, Job
 from frugalcv.reporting.results import PlateauCheck, Results, Row, write_results
-
-if TYPE_CHECKING:
-    from frugalcv.benchmarks.runner import PlannedJob
 
 Grid = Mapping[float, Sequence[int]]  # learning rate -> lengths, each its own run
 
@@ -34,15 +31,13 @@ def grid_jobs(
     unit: str,
     recipe: str,
     overrides: Callable[[float, int], dict[str, Any]],
-    skip: Sequence[tuple[float, int]] = (),
 ) -> list[Job]:
-    """One job per ``(lr, length)`` of ``grid`` not in ``skip``, with ``overrides(lr, length)``;
+    """One job per ``(lr, length)`` of ``grid``, with ``overrides(lr, length)``;
     the longest first, so a parallel run does not end waiting on one long job."""
     out = [
         (n, Job(name=job_name(lr, n, unit), recipe=recipe, overrides=overrides(lr, n)))
         for lr, lengths in grid.items()
         for n in lengths
-        if (lr, n) not in skip
     ]
     return [job for _, job in sorted(out, key=lambda p: -p[0])]
 
@@ -121,21 +116,19 @@ def run_grid_study(
     results: Callable[[dict[tuple[float, int], float]], Results],
     path: str | os.PathLike,
     jobs: int = 1,
-    existing: Mapping[tuple[float, int], PlannedJob] | None = None,
     fmt: str = "{:.4f}",
 ) -> Results:
     """Train the study's jobs, read ``final[metric]`` of rows.json entry ``row`` at every grid
-    point (from ``existing[lr, length]`` where given: runs of the benchmark itself), write
+    point, write
     ``results(values)`` to ``path`` and print its rows and plateau checks."""
     from frugalcv.benchmarks.runner import make_plan, run_jobs
 
     plan = make_plan(study, seeds=[0])
     run_jobs(plan, jobs=jobs)
-    existing = existing or {}
     values = {}
     for lr, lengths in grid.items():
         for n in lengths:
-            source = existing.get((lr, n)) or plan.jobs[job_name(lr, n, unit)]
+            source = plan.jobs[job_name(lr, n, unit)]
             values[lr, n] = float(source.outputs()[row]["final"][metric])
     res = results(values)
     write_results(path, res)
