@@ -335,13 +335,20 @@ def bench_cmd(
     results_dir: Path | None = typer.Option(
         None, "--results-dir", help="Default: $FRUGALCV_RESULTS, else ./benchmarks/results."
     ),
+    pack: bool = typer.Option(
+        False,
+        "--pack",
+        help="Train nothing: pack the run folders of unfinished jobs (and of finished jobs they "
+        "read) into their job records, so a run on another machine resumes them. Stop the "
+        "running jobs first.",
+    ),
 ) -> None:
     """Run a benchmark: the method and its baselines side by side, written to
     benchmarks/results/<name>.json (mean and sample std over seeds, claims evaluated).
 
     Runs go to $FRUGALCV_RUNS/bench/<name>/ (default runs/); finished jobs are not retrained."""
     from frugalcv.benchmarks import get_benchmark
-    from frugalcv.benchmarks.runner import run_benchmark
+    from frugalcv.benchmarks.runner import make_plan, pack_jobs, records_path, run_benchmark
 
     command = " ".join(["frugalcv bench", name] + ([f"--seeds {seeds}"] if seeds else []))
     with _one_line_errors(command, fix=BENCH_FOLDER_FIX, extra=(RuntimeError,)):
@@ -349,6 +356,13 @@ def bench_cmd(
         seed_list = parse_seeds(seeds)
         if jobs < 1:
             raise ValueError(f"--jobs must be >= 1; got {jobs}.")
+        if pack:
+            records = records_path(bench.name, quick=quick, results_dir=results_dir)
+            plan = make_plan(
+                bench, seeds=seed_list, quick=quick, check_data=False, records_dir=records
+            )
+            pack_jobs(plan, echo=typer.echo)
+            return
         run_benchmark(bench, seeds=seed_list, quick=quick, jobs=jobs, results_dir=results_dir)
 
 

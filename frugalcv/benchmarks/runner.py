@@ -14,7 +14,11 @@
   folder is missing but whose record holds the same config counts as finished and is read from
   the record, so a benchmark longer than one machine's session can be finished on another, and
   the results file can be rebuilt from the records alone. A recorded job is trained again only
-  when an unfinished job needs its run folder (a checkpoint it reads).
+  when an unfinished job needs its run folder (a checkpoint it reads) and no pack restores it.
+- packs: ``frugalcv bench NAME --pack`` (:func:`pack_jobs`) writes ``<record>/partial.tar.gz``, the
+  run folder of each unfinished job that has started and of each finished job an unfinished one
+  reads. A later run restores a pack into an empty run folder (same config only) and resumes
+  from its checkpoints; packs are deleted when no unfinished job needs them any more.
 
 With ``jobs=1`` every job runs in this process, in dependency order. With ``jobs=N`` independent
 jobs run as ``python -m frugalcv run ...`` subprocesses, at most N at a time, each with
@@ -26,7 +30,9 @@ it depends on have finished. Both paths write the same run folders, so the numbe
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -49,11 +55,15 @@ from frugalcv.reporting.results import (
     write_results,
 )
 
+PACKED = "partial.tar.gz"
+
 __all__ = [
+    "PACKED",
     "Plan",
     "PlannedJob",
     "aggregate",
     "make_plan",
+    "pack_jobs",
     "records_path",
     "results_path",
     "run_benchmark",
@@ -78,6 +88,12 @@ class PlannedJob:
         args = ["run", self.job.recipe, "--preset", self.job.preset]
         return args + [f"--{k}={_cli_value(v)}" for k, v in self.overrides.items()]
 
+    def _same_config(self, saved: Any) -> bool:
+        if not isinstance(saved, dict):
+            return False
+        defaults = to_dict(type(self.cfg)())
+        return not config_diff(saved, to_dict(self.cfg), defaults=defaults)
+
     def _finished_in(self, folder: Path) -> bool:
         if not ((folder / "summary.json").is_file() or (folder / "rows.json").is_file()):
             return False
@@ -85,8 +101,7 @@ class PlannedJob:
             saved = read_json(folder / "config.json")
         except (OSError, ValueError):
             return False
-        defaults = to_dict(type(self.cfg)())
-        return not config_diff(saved, to_dict(self.cfg), defaults=defaults)
+        return self._same_config(saved)
 
     def ran_here(self) -> bool:
         """True when the run folder holds this job's summary and a config equal to this job's."""
@@ -129,14 +144,90 @@ class PlannedJob:
             return here
         return self.record_dir / name
 
+    @property
+    def packed(self) -> Path | None:
+        """``<record>/partial.tar.gz``: the run folder packed by :meth:`pack` (None: no records)."""
+        return None if self.record_dir is None else self.record_dir / PACKED
+
+    def started_here(self) -> bool:
+        """True when the run folder holds work (a checkpoint or a summary) under a config equal
+        to this job's: a run that a rerun resumes, finished or not."""
+        from frugalcv.core.recipe import _holds_work
+
+        if not (self.out_dir.is_dir() and _holds_work(self.out_dir)):
+            return False
+        try:
+            return self._same_config(read_json(self.out_dir / "config.json"))
+        except (OSError, ValueError):
+            return False
+
+    def pack(self) -> Path | None:
+        """Pack the run folder (checkpoints, metrics, finished stages) into the job record, so
+        another machine resumes this job where it stopped (:meth:`unpack`); None (nothing
+        written) without records or without work under this job's config in the run folder.
+
+        Each file is read whole before it is added, and the archive is written to a temporary
+        file first, so a checkpoint being replaced meanwhile is packed whole, old or new.
+        """
+        if self.packed is None or not self.started_here():
+            return None
+        import io
+        import tarfile
+
+        self.packed.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.packed.with_name(self.packed.name + ".tmp")
+        with tarfile.open(tmp, "w:gz") as tar:
+            for path in sorted(self.out_dir.rglob("*")):
+                if not path.is_file() or path.name.endswith(".tmp"):
+                    continue
+                data = path.read_bytes()
+                info = tarfile.TarInfo(path.relative_to(self.out_dir).as_posix())
+                info.size, info.mtime, info.mode = len(data), int(path.stat().st_mtime), 0o644
+                tar.addfile(info, io.BytesIO(data))
+        os.replace(tmp, self.packed)
+        return self.packed
+
+    def unpack(self) -> str:
+        """Restore the run folder packed in the job record into an empty run folder.
+
+        Returns ``""`` when restored, else why not (no pack, the run folder already holds work,
+        the pack's config differs from this job's). A corrupt pack raises ``ValueError`` naming
+        it and what to do, before anything is written to the run folder.
+        """
+        import tarfile
+
+        if self.packed is None or not self.packed.is_file():
+            return "no packed run"
+        if self.started_here() or (self.out_dir.is_dir() and any(self.out_dir.iterdir())):
+            return f"the run folder {self.out_dir} is not empty"
+        try:
+            with tarfile.open(self.packed, "r:gz") as tar:
+                member = tar.extractfile("config.json")
+                saved = json.loads(member.read()) if member is not None else None
+                if not self._same_config(saved):
+                    return "its config differs from this job's"
+                # into a sibling first: a pack that breaks half-way leaves the run folder as it was
+                tmp = self.out_dir.with_name(self.out_dir.name + ".unpacking")
+                shutil.rmtree(tmp, ignore_errors=True)
+                tar.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError, KeyError, EOFError, ValueError) as e:
+            shutil.rmtree(self.out_dir.with_name(self.out_dir.name + ".unpacking"), True)
+            raise ValueError(
+                f"The packed run {self.packed} cannot be read ({type(e).__name__}: {e}). Delete it "
+                f"(the job then trains from the start) or restore it from version control."
+            ) from None
+        if self.out_dir.is_dir():
+            self.out_dir.rmdir()  # empty (checked above)
+        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, self.out_dir)
+        return ""
+
     def save_record(self, extra: Iterable[str] = ()) -> bool:
         """Copy the finished run's config and summaries (paths made portable) and the ``extra``
         files it wrote into the job record; False (nothing written) when there is no record
         folder or the run folder does not hold this job finished."""
         if self.record_dir is None or not self.ran_here():
             return False
-        import shutil
-
         from frugalcv.core.jsonio import write_json
 
         self.record_dir.mkdir(parents=True, exist_ok=True)
@@ -400,12 +491,22 @@ def run_jobs(plan: Plan, *, jobs: int = 1, echo: Callable[[str], None] = print) 
         elif pj.recorded():
             echo(f"{tag} {name}: finished earlier (job record {pj.record_dir}), not retrained")
         else:
+            if not pj.unpack():
+                echo(f"{tag} {name}: resumes from the run packed in {pj.packed}")
             todo.append(name)
-    # a recorded job whose run folder an unfinished job reads is trained again first
+    # a recorded job whose run folder an unfinished job reads: restored from its pack, else
+    # trained again first
     needed = {d for name in todo for d in plan.jobs[name].job.dependencies()}
-    again = [n for n in plan.jobs if n in needed and n not in todo]
-    for name in again:
+    again = []
+    for name in [n for n in plan.jobs if n in needed and n not in todo]:
+        pj = plan.jobs[name]
+        if pj.ran_here():
+            continue
+        if not pj.unpack() and pj.ran_here():
+            echo(f"{tag} {name}: run folder restored from {pj.packed} for the jobs that read it")
+            continue
         echo(f"{tag} {name}: only recorded; trained again for the jobs that read its run folder")
+        again.append(name)
     todo = [n for n in plan.jobs if n in set(todo) | set(again)]  # dependency order
     if jobs == 1:
         for name in todo:
@@ -413,8 +514,53 @@ def run_jobs(plan: Plan, *, jobs: int = 1, echo: Callable[[str], None] = print) 
             echo(f"{tag} {name}: frugalcv {' '.join(pj.cli_args())}")
             pj.module.run(pj.cfg, preset=pj.job.preset)
             save_record(plan, name)
-        return
-    _run_parallel(plan, todo, jobs=jobs, echo=echo, tag=tag)
+    else:
+        _run_parallel(plan, todo, jobs=jobs, echo=echo, tag=tag)
+    _prune_packs(plan)
+
+
+def _prune_packs(plan: Plan) -> list[str]:
+    """Delete the packs of finished jobs that no unfinished job reads; returns their names."""
+    unfinished = [pj for pj in plan.jobs.values() if not pj.finished()]
+    needed = {d for pj in unfinished for d in pj.job.dependencies()}
+    pruned = []
+    for name, pj in plan.jobs.items():
+        if pj.packed is not None and pj.packed.is_file() and pj.finished() and name not in needed:
+            pj.packed.unlink()
+            pruned.append(name)
+    return pruned
+
+
+def pack_jobs(plan: Plan, *, echo: Callable[[str], None] = print) -> list[str]:
+    """Pack the run folders another machine needs to go on where this one stopped: every
+    unfinished job that has started here, and every finished job whose run folder an unfinished
+    job reads (:meth:`PlannedJob.pack`). Stop the running jobs first (a running job is packed
+    as of its last checkpoint). Packs no longer needed are deleted. Returns the packed jobs.
+
+    Raises:
+        ValueError: the plan keeps no job records (``--quick``).
+    """
+    tag = f"[bench {plan.benchmark.name}]"
+    if any(pj.record_dir is None for pj in plan.jobs.values()):
+        raise ValueError(
+            f"Benchmark {plan.benchmark.name}: --quick runs keep no job records, so there is "
+            "nothing to pack them into; pack a full run (without --quick)."
+        )
+    unfinished = [n for n, pj in plan.jobs.items() if not pj.finished()]
+    needed = {d for n in unfinished for d in plan.jobs[n].job.dependencies()}
+    packed = []
+    for name, pj in plan.jobs.items():
+        if name in unfinished or (name in needed and pj.ran_here()):
+            path = pj.pack()
+            if path is not None:
+                size = path.stat().st_size / 2**20
+                echo(f"{tag} {name}: run folder packed into {path} ({size:.1f} MiB)")
+                packed.append(name)
+    for name in _prune_packs(plan):
+        echo(f"{tag} {name}: finished, pack no longer needed, deleted")
+    if not packed:
+        echo(f"{tag} nothing to pack: no unfinished job has started in {plan.root}")
+    return packed
 
 
 def save_record(plan: Plan, name: str) -> bool:

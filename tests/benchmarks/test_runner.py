@@ -460,3 +460,72 @@ def test_part_jobs_join_the_main_jobs_rows_and_are_completed(tmp_path):
         decl.append(Job(name="a", recipe="classify", part_of=bad if bad != "b" else "c"))
         with pytest.raises(ValueError, match="part_of"):
             make_plan(_bench(jobs=lambda s, q, d=decl: d), runs_dir=tmp_path)
+
+
+@pytest.mark.recipe
+def test_packed_run_folders_carry_unfinished_jobs_to_another_machine(tmp_path, monkeypatch):
+    """``pack_jobs`` packs an unfinished job's run folder and the run folder of a finished job it
+    reads into their records; on a machine without run folders both are restored (nothing trains
+    again from scratch), the results equal, and the packs are deleted once nothing needs them. A
+    corrupt pack is refused by name before the run folder is touched."""
+    from frugalcv.benchmarks.runner import PACKED, pack_jobs, records_path
+
+    monkeypatch.setenv("FRUGALCV_RUNS", str(tmp_path / "a"))
+
+    def jobs(seeds, quick):
+        return [
+            Job(name="tiny_cnn/seed0", recipe="classify", overrides=_tiny(0, "tiny_cnn")),
+            Job(
+                name="resnet8/seed0",
+                recipe="classify",
+                overrides=_tiny(0, "resnet8"),
+                needs=("tiny_cnn/seed0",),
+            ),
+        ]
+
+    bench = _bench(jobs=jobs)
+    first, _ = run_benchmark(bench, results_dir=tmp_path / "r", echo=lambda s: None)
+    records = records_path("toy", quick=False, results_dir=tmp_path / "r")
+    # The student stopped before its summary (its checkpoint is kept) and is not recorded.
+    student = tmp_path / "a" / "bench" / "toy" / "resnet8" / "seed0"
+    (student / "summary.json").unlink()
+    for f in (records / "resnet8" / "seed0").iterdir():
+        f.unlink()
+    plan = make_plan(bench, check_data=False, records_dir=records)
+    lines: list[str] = []
+    assert pack_jobs(plan, echo=lines.append) == ["tiny_cnn/seed0", "resnet8/seed0"]
+    assert (records / "resnet8" / "seed0" / PACKED).is_file()
+    assert not list(records.rglob("*.tmp"))
+
+    # A corrupt pack: a clear error naming it, nothing written to the run folder.
+    good = (records / "resnet8" / "seed0" / PACKED).read_bytes()
+    (records / "resnet8" / "seed0" / PACKED).write_bytes(good[: len(good) // 2])
+    monkeypatch.setenv("FRUGALCV_RUNS", str(tmp_path / "b"))
+    with pytest.raises(ValueError, match=f"{PACKED} cannot be read.*Delete it"):
+        run_benchmark(bench, results_dir=tmp_path / "r", echo=lambda s: None)
+    assert not (tmp_path / "b" / "bench" / "toy" / "resnet8" / "seed0").exists()
+
+    (records / "resnet8" / "seed0" / PACKED).write_bytes(good)
+    lines.clear()
+    again, _ = run_benchmark(bench, results_dir=tmp_path / "r", echo=lines.append)
+    assert any("tiny_cnn/seed0: run folder restored from" in s for s in lines), lines
+    assert any("resnet8/seed0: resumes from the run packed" in s for s in lines), lines
+    assert not any("trained again" in s for s in lines)
+    assert [r.values for r in again.rows] == [r.values for r in first.rows]
+    metrics = tmp_path / "b" / "bench" / "toy" / "resnet8" / "seed0" / "metrics.jsonl"
+    assert metrics.read_text() == (student / "metrics.jsonl").read_text()  # not restarted
+    assert not list(records.rglob(PACKED))  # every job finished: the packs are gone
+
+    # --quick keeps no records: nothing to pack into.
+    quick = make_plan(bench, quick=True, check_data=False, records_dir=None)
+    with pytest.raises(ValueError, match="keep no job records"):
+        pack_jobs(quick)
+
+
+def test_bench_pack_on_a_machine_with_no_runs_packs_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRUGALCV_RUNS", str(tmp_path / "runs"))
+    res = runner.invoke(app, ["bench", "ddsnet", "--pack", "--results-dir", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    assert "nothing to pack" in res.output and not (tmp_path / "r").exists()
+    res = runner.invoke(app, ["bench", "ddsnet", "--pack", "--quick"])
+    assert res.exit_code != 0 and "keep no job records" in " ".join(res.output.split())
