@@ -72,6 +72,7 @@ def overrides(setting: str, seed: int, *, quick: bool) -> dict[str, Any]:
         "train.batch_size": BATCH,
         "train.epochs": 1,
         "train.eval_every": 0,
+        "train.ckpt_every": 0 if quick else 1000,  # a stopped job packs and resumes (--pack)
         "train.seed": seed,
     }
 

@@ -43,7 +43,7 @@ from types import ModuleType
 from typing import Any
 
 from frugalcv.benchmarks.spec import Benchmark, Job, Output, RowSpec, ScheduleCheck
-from frugalcv.core.config import apply_overrides, config_diff, to_dict
+from frugalcv.core.config import RUNTIME_KEYS, apply_overrides, config_diff, to_dict
 from frugalcv.core.jsonio import read_json
 from frugalcv.reporting.format import format_table
 from frugalcv.reporting.results import (
@@ -88,11 +88,16 @@ class PlannedJob:
         args = ["run", self.job.recipe, "--preset", self.job.preset]
         return args + [f"--{k}={_cli_value(v)}" for k, v in self.overrides.items()]
 
-    def _same_config(self, saved: Any) -> bool:
+    def _same_config(self, saved: Any, *, strict: bool = False) -> bool:
+        """``saved`` (a config.json) equals this job's config, runtime keys aside; unless
+        ``strict``, the checkpoint interval aside too (it changes when a finished run saved,
+        not what it computed; a checkpoint to resume from needs it equal, as its run identity
+        holds it)."""
         if not isinstance(saved, dict):
             return False
         defaults = to_dict(type(self.cfg)())
-        return not config_diff(saved, to_dict(self.cfg), defaults=defaults)
+        ignore = RUNTIME_KEYS if strict else RUNTIME_KEYS | {"train.ckpt_every"}
+        return not config_diff(saved, to_dict(self.cfg), ignore=ignore, defaults=defaults)
 
     def _finished_in(self, folder: Path) -> bool:
         if not ((folder / "summary.json").is_file() or (folder / "rows.json").is_file()):
@@ -157,7 +162,7 @@ class PlannedJob:
         if not (self.out_dir.is_dir() and _holds_work(self.out_dir)):
             return False
         try:
-            return self._same_config(read_json(self.out_dir / "config.json"))
+            return self._same_config(read_json(self.out_dir / "config.json"), strict=True)
         except (OSError, ValueError):
             return False
 
@@ -204,7 +209,7 @@ class PlannedJob:
             with tarfile.open(self.packed, "r:gz") as tar:
                 member = tar.extractfile("config.json")
                 saved = json.loads(member.read()) if member is not None else None
-                if not self._same_config(saved):
+                if not self._same_config(saved, strict=True):
                     return "its config differs from this job's"
                 # into a sibling first: a pack that breaks half-way leaves the run folder as it was
                 tmp = self.out_dir.with_name(self.out_dir.name + ".unpacking")

@@ -529,3 +529,16 @@ def test_bench_pack_on_a_machine_with_no_runs_packs_nothing(tmp_path, monkeypatc
     assert "nothing to pack" in res.output and not (tmp_path / "r").exists()
     res = runner.invoke(app, ["bench", "ddsnet", "--pack", "--quick"])
     assert res.exit_code != 0 and "keep no job records" in " ".join(res.output.split())
+
+
+def test_a_record_counts_as_finished_whatever_its_checkpoint_interval_but_a_resume_does_not():
+    """How often a finished run checkpointed does not change its numbers, so a record matches a
+    job that now checkpoints more often; a checkpoint to resume from must match it exactly."""
+    from frugalcv.core.config import to_dict
+
+    pj = make_plan(_bench(), check_data=False).jobs["tiny_cnn/seed0"]
+    saved = to_dict(pj.cfg)
+    saved["train"]["ckpt_every"] = 7
+    assert pj._same_config(saved) and not pj._same_config(saved, strict=True)
+    saved["train"]["max_steps"] = 5
+    assert not pj._same_config(saved)
