@@ -56,6 +56,7 @@ from frugalcv.reporting.results import (
 )
 
 PACKED = "partial.tar.gz"
+NO_PACK = "no packed run"
 
 __all__ = [
     "PACKED",
@@ -202,7 +203,7 @@ class PlannedJob:
         import tarfile
 
         if self.packed is None or not self.packed.is_file():
-            return "no packed run"
+            return NO_PACK
         if self.started_here() or (self.out_dir.is_dir() and any(self.out_dir.iterdir())):
             return f"the run folder {self.out_dir} is not empty"
         try:
@@ -496,8 +497,11 @@ def run_jobs(plan: Plan, *, jobs: int = 1, echo: Callable[[str], None] = print) 
         elif pj.recorded():
             echo(f"{tag} {name}: finished earlier (job record {pj.record_dir}), not retrained")
         else:
-            if not pj.unpack():
+            why = pj.unpack()
+            if not why:
                 echo(f"{tag} {name}: resumes from the run packed in {pj.packed}")
+            elif why != NO_PACK:
+                echo(f"{tag} {name}: the run packed in {pj.packed} is not used: {why}")
             todo.append(name)
     # a recorded job whose run folder an unfinished job reads: restored from its pack, else
     # trained again first

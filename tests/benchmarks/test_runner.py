@@ -496,6 +496,7 @@ def test_packed_run_folders_carry_unfinished_jobs_to_another_machine(tmp_path, m
     assert pack_jobs(plan, echo=lines.append) == ["tiny_cnn/seed0", "resnet8/seed0"]
     assert (records / "resnet8" / "seed0" / PACKED).is_file()
     assert not list(records.rglob("*.tmp"))
+    assert "is not empty" in plan.jobs["resnet8/seed0"].unpack()  # this machine's run wins
 
     # A corrupt pack: a clear error naming it, nothing written to the run folder.
     good = (records / "resnet8" / "seed0" / PACKED).read_bytes()
