@@ -70,6 +70,19 @@ def _bench(**kw) -> Benchmark:
     return Benchmark(**{**args, **kw})
 
 
+def _chained_jobs(seeds, quick):
+    """Two jobs of seed 0, the second reading the first's run folder."""
+    return [
+        Job(name="tiny_cnn/seed0", recipe="classify", overrides=_tiny(0, "tiny_cnn")),
+        Job(
+            name="resnet8/seed0",
+            recipe="classify",
+            overrides=_tiny(0, "resnet8"),
+            needs=("tiny_cnn/seed0",),
+        ),
+    ]
+
+
 @pytest.mark.recipe
 def test_jobs_2_gives_the_numbers_of_jobs_1_and_finished_jobs_are_not_retrained(tmp_path):
     serial, _ = run_benchmark(
@@ -358,18 +371,7 @@ def test_job_records_finish_a_benchmark_on_a_machine_without_its_run_folders(tmp
     def figures(seeds):
         return [("hist", Source("tiny_cnn/seed0", row="metrics.jsonl"))]
 
-    def jobs(seeds, quick):
-        return [
-            Job(name="tiny_cnn/seed0", recipe="classify", overrides=_tiny(0, "tiny_cnn")),
-            Job(
-                name="resnet8/seed0",
-                recipe="classify",
-                overrides=_tiny(0, "resnet8"),
-                needs=("tiny_cnn/seed0",),
-            ),
-        ]
-
-    bench = _bench(figures=figures, jobs=jobs)
+    bench = _bench(figures=figures, jobs=_chained_jobs)
     first, path = run_benchmark(bench, results_dir=tmp_path / "r", echo=lambda s: None)
     record = tmp_path / "r" / "jobs" / "toy" / "tiny_cnn" / "seed0"
     assert sorted(p.name for p in record.iterdir()) == [
@@ -472,18 +474,7 @@ def test_packed_run_folders_carry_unfinished_jobs_to_another_machine(tmp_path, m
 
     monkeypatch.setenv("FRUGALCV_RUNS", str(tmp_path / "a"))
 
-    def jobs(seeds, quick):
-        return [
-            Job(name="tiny_cnn/seed0", recipe="classify", overrides=_tiny(0, "tiny_cnn")),
-            Job(
-                name="resnet8/seed0",
-                recipe="classify",
-                overrides=_tiny(0, "resnet8"),
-                needs=("tiny_cnn/seed0",),
-            ),
-        ]
-
-    bench = _bench(jobs=jobs)
+    bench = _bench(jobs=_chained_jobs)
     first, _ = run_benchmark(bench, results_dir=tmp_path / "r", echo=lambda s: None)
     records = records_path("toy", quick=False, results_dir=tmp_path / "r")
     # The student stopped before its summary (its checkpoint is kept) and is not recorded.
