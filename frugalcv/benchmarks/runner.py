@@ -100,14 +100,16 @@ class PlannedJob:
         ignore = RUNTIME_KEYS if strict else RUNTIME_KEYS | {"train.ckpt_every"}
         return not config_diff(saved, to_dict(self.cfg), ignore=ignore, defaults=defaults)
 
+    def _config_in(self, folder: Path, *, strict: bool = False) -> bool:
+        try:
+            return self._same_config(read_json(folder / "config.json"), strict=strict)
+        except (OSError, ValueError):
+            return False
+
     def _finished_in(self, folder: Path) -> bool:
         if not ((folder / "summary.json").is_file() or (folder / "rows.json").is_file()):
             return False
-        try:
-            saved = read_json(folder / "config.json")
-        except (OSError, ValueError):
-            return False
-        return self._same_config(saved)
+        return self._config_in(folder)
 
     def ran_here(self) -> bool:
         """True when the run folder holds this job's summary and a config equal to this job's."""
@@ -162,10 +164,7 @@ class PlannedJob:
 
         if not (self.out_dir.is_dir() and _holds_work(self.out_dir)):
             return False
-        try:
-            return self._same_config(read_json(self.out_dir / "config.json"), strict=True)
-        except (OSError, ValueError):
-            return False
+        return self._config_in(self.out_dir, strict=True)
 
     def pack(self) -> Path | None:
         """Pack the run folder (checkpoints, metrics, finished stages) into the job record, so
@@ -204,7 +203,7 @@ class PlannedJob:
 
         if self.packed is None or not self.packed.is_file():
             return NO_PACK
-        if self.started_here() or (self.out_dir.is_dir() and any(self.out_dir.iterdir())):
+        if self.out_dir.is_dir() and any(self.out_dir.iterdir()):
             return f"the run folder {self.out_dir} is not empty"
         try:
             with tarfile.open(self.packed, "r:gz") as tar:
