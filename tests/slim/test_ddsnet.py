@@ -23,6 +23,7 @@ from frugalcv.slim.ddsnet import (
     gate_targets,
     haar_diagonal,
     nlm_denoise,
+    oracle_routes,
     per_image_latency,
     pick_rungs,
     psnr_per_image,
@@ -264,6 +265,35 @@ def test_gate_targets_hand_values():
     assert gate_targets(psnr, tolerance=0.1, rule="binary").tolist() == [2, 2, 0]
     with pytest.raises(ValueError, match="unknown gate rule"):
         gate_targets(psnr, rule="median")
+
+
+def test_oracle_routes_is_best_at_its_cost_and_fits_the_budget():
+    import itertools
+
+    g = torch.Generator().manual_seed(0)
+    quality = torch.rand(5, 3, generator=g) + torch.tensor([0.0, 0.3, 0.5])
+    cost = torch.tensor([1.0, 2.0, 4.0])
+    every = torch.tensor(list(itertools.product(range(3), repeat=5)))  # all 243 routings
+    q_all = quality.gather(1, every.T).mean(0)
+    c_all = cost[every].mean(1)
+    for budget in (1.0, 1.5, 2.0, 2.6, 3.3, 4.0):
+        r = oracle_routes(quality, cost, budget)
+        q, c = float(quality.gather(1, r[:, None]).mean()), float(cost[r].mean())
+        assert c <= budget + 1e-9
+        # no routing of at most its cost is better (a point of the hull), and, on the hull's
+        # corners, none within the budget either
+        assert q >= float(q_all[c_all <= c + 1e-9].max()) - 1e-6
+        assert q >= float(q_all[c_all <= budget + 1e-9].max()) - 0.15
+    # an unbounded budget takes each sample's best; below the cheapest, the cheapest
+    assert oracle_routes(quality, cost, 10.0).tolist() == quality.argmax(1).tolist()
+    assert oracle_routes(quality, cost, 0.5).tolist() == [0] * 5
+    # per-sample costs (images of several sizes)
+    r = oracle_routes(quality, cost.expand(5, 3) * torch.arange(1.0, 6.0)[:, None], 6.0)
+    assert r.shape == (5,)
+    with pytest.raises(ValueError, match=r"cost must be \(K,\) or \(N, K\)"):
+        oracle_routes(quality, cost[:2], 2.0)
+    with pytest.raises(ValueError, match="finite"):
+        oracle_routes(quality.clone().fill_(float("nan")), cost, 2.0)
 
 
 @pytest.fixture(scope="module")

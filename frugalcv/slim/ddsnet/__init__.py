@@ -28,6 +28,7 @@ from frugalcv.slim.ddsnet.dynamic import (
     estimate_sigma,
     gate_targets,
     haar_diagonal,
+    oracle_routes,
 )
 from frugalcv.slim.ddsnet.metrics import (
     config_macs,
@@ -63,6 +64,7 @@ __all__ = [
     "gate_targets",
     "haar_diagonal",
     "nlm_denoise",
+    "oracle_routes",
     "per_image_latency",
     "pick_rungs",
     "psnr_per_image",

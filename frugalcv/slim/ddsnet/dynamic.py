@@ -25,6 +25,7 @@ __all__ = [
     "estimate_sigma",
     "gate_targets",
     "haar_diagonal",
+    "oracle_routes",
 ]
 
 GATE_RULES = ("cheapest_within", "binary")
@@ -325,3 +326,61 @@ class DenoiseGateTask(Task):
             "macs_frac": (macs[route] / macs[-1]).mean(),
             "gate_acc": (route == target).float().mean(),
         }
+
+
+def _lagrangian_routes(quality: Tensor, cost: Tensor, lam: float) -> Tensor:
+    """Per sample, the choice maximising ``quality - lam * cost``; ties to the cheaper one."""
+    score = quality - lam * cost
+    best = score.max(dim=1, keepdim=True).values
+    # among the (near-)tied best, the cheapest: a tie never spends more than it must
+    tied = score >= best - 1e-12
+    return torch.where(tied, cost, torch.full_like(cost, float("inf"))).argmin(dim=1)
+
+
+def oracle_routes(quality: Tensor, cost: Tensor, budget: float, *, iters: int = 100) -> Tensor:
+    """The routing that knows each sample's quality at every choice: the most mean quality for
+    at most ``budget`` mean cost (an upper bound for any gate on the same choices).
+
+    Lagrangian relaxation: each sample takes ``argmax_k quality[i, k] - lam * cost[i, k]``, the
+    smallest ``lam >= 0`` whose mean cost fits the budget found by bisection. The result is
+    optimal among routings of its own mean cost (a point of the convex hull of what routings can
+    reach); between hull points a fractional mix could do slightly better, which ``N`` samples
+    cannot realise exactly.
+
+    Args:
+        quality: ``(N, K)``, e.g. the PSNR of each rung on each image.
+        cost: ``(K,)`` or ``(N, K)``, e.g. MACs of each rung (per image when sizes differ).
+        budget: mean cost allowed. Below the cheapest routing's cost every sample takes its
+            cheapest choice.
+
+    Returns:
+        ``(N,)`` long, the choice per sample.
+    """
+    if quality.dim() != 2 or quality.shape[1] < 1:
+        raise ValueError(f"quality must be (N, K); got {tuple(quality.shape)}")
+    q = quality.double()
+    c = cost.double()
+    if c.dim() == 1 and c.shape[0] == q.shape[1]:
+        c = c.expand_as(q)
+    if c.shape != q.shape:
+        raise ValueError(f"cost must be (K,) or (N, K) = {tuple(q.shape)}; got {tuple(cost.shape)}")
+    if not (torch.isfinite(q).all() and torch.isfinite(c).all()):
+        raise ValueError("quality and cost must be finite")
+
+    def spend(lam: float) -> float:
+        r = _lagrangian_routes(q, c, lam)
+        return float(c.gather(1, r[:, None]).mean())
+
+    if spend(0.0) <= budget:
+        return _lagrangian_routes(q, c, 0.0)
+    hi = 1.0
+    span = float((q.max() - q.min()) / (c.max() - c.min()).clamp_min(1e-12)) + 1.0
+    while spend(hi) > budget and hi < span * 4:
+        hi *= 2.0
+    if spend(hi) > budget:  # the budget is below the cheapest routing
+        return c.argmin(dim=1)
+    lo = 0.0
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if spend(mid) > budget else (lo, mid)
+    return _lagrangian_routes(q, c, hi)
