@@ -53,10 +53,10 @@ from frugalcv.slim.ddsnet import (
     gate_targets,
     oracle_routes,
     psnr_per_image,
-    tailor,
 )
 from frugalcv.slim.ddsnet.data import load_data
 from frugalcv.slim.ddsnet.evaluate import interpolate_curve
+from frugalcv.slim.ddsnet.recipe import tailor_ladder
 
 PATH = Path("benchmarks/results/studies/ddsnet_oracle.json")
 FIGURE = Path("figures/ddsnet_oracle.png")  # relative to the results file's folder
@@ -143,18 +143,8 @@ def measure(plan, setting: str, seed: int) -> dict:
     with torch.no_grad():
         # the whole ladder again (Stage 2 is deterministic), from Stage 1's supernet as the
         # recipe called it (the gate stage leaves the last rung's BN statistics in its copy)
-        d = cfg.ddsnet
         stage1 = load_model(new_supernet(), folder / "supernet" / "last.pt").eval()
-        ladder = tailor(
-            stage1,
-            data.heldout_noisy,
-            data.heldout_clean,
-            step=d.tailor_step or None,
-            calib=torch.cat(data.calib),
-            criterion=d.criterion,
-            recalibrate=d.recalibrate,
-            batch_size=cfg.train.eval_batch_size,
-        )
+        ladder = tailor_ladder(cfg, data, stage1)
         got = [r.psnr for r in ladder]
         want = [r["psnr"] for r in saved["rungs"]]
         if (

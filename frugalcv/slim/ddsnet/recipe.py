@@ -87,6 +87,7 @@ __all__ = [
     "paper_bsd",
     "parse_sigma",
     "run",
+    "tailor_ladder",
     "tile_test_images",
     "tiny",
 ]
@@ -133,6 +134,22 @@ def _gate_stage(ctx: Any, cfg: Config, data: _Data, dyn: DynamicDenoiser) -> dic
         extra={"gate_macs": dyn.gate_macs(tuple(data.test_clean[0].shape[-2:]))},
     )
     return summary
+
+
+def tailor_ladder(cfg: Config, data: _Data, supernet: SlimDnCNN) -> list:
+    """Stage 2 as the recipe runs it: the whole ladder, scored on the held-out pairs, BN
+    recalibrated on the noisy training patches (deterministic given the supernet)."""
+    d = cfg.ddsnet
+    return tailor(
+        supernet,
+        data.heldout_noisy,
+        data.heldout_clean,
+        step=d.tailor_step or None,
+        calib=torch.cat(data.calib),
+        criterion=d.criterion,
+        recalibrate=d.recalibrate,
+        batch_size=cfg.train.eval_batch_size,
+    )
 
 
 def _train_static(
@@ -208,16 +225,7 @@ def run(cfg: Config, *, preset: str = "custom") -> dict:
 
     # Stage 2: one greedy pass on the held-out pairs
     t0 = time.time()
-    ladder = tailor(
-        supernet,
-        data.heldout_noisy,
-        data.heldout_clean,
-        step=d.tailor_step or None,
-        calib=torch.cat(data.calib),
-        criterion=d.criterion,
-        recalibrate=d.recalibrate,
-        batch_size=cfg.train.eval_batch_size,
-    )
+    ladder = tailor_ladder(cfg, data, supernet)
     picked = pick_rungs(ladder, d.num_rungs)
     picked_idx = [next(i for i, r in enumerate(ladder) if r is p) for p in picked]
     ladder_json = {
