@@ -297,13 +297,14 @@ def test_committed_results_load_hold_claims_and_no_absolute_paths():
     folder = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
     files = sorted(p for p in folder.glob("*.json") if not p.name.endswith("_quick.json"))
     assert {p.stem for p in files} >= {"medmil", "dsnet_latency", "loop_overhead"}
-    superseded = sorted((folder / "superseded").glob("*.json"))  # kept for the record (#8, #10)
+    superseded = sorted((folder / "superseded").glob("*.json"))  # kept for the record (#8, #9, #10)
     assert {p.stem for p in superseded} == {
         "classify",
         "ickd",
         "ickd_seg",
         "ickd_ablation",
         "ddsnet_1000steps",
+        "dsnet_120epochs",
     }
     for path in files + superseded:
         res = read_results(path)
