@@ -31,18 +31,25 @@ NUM_TRAIN = 12000  # all training images built from full MNIST (Larochelle et al
 QUICK_SIZE = 128  # --quick: training and test images
 
 
+def job_overrides(
+    dataset: str, model: str, seed: int, *, epochs: int, quick: bool
+) -> dict[str, object]:
+    """The ``classify`` recipe's overrides of one row's run (also used by the schedule study)."""
+    return {
+        "data.name": QUICK_DATASETS[dataset] if quick else dataset,
+        "data.num_train": QUICK_SIZE if quick else NUM_TRAIN,
+        "data.num_test": QUICK_SIZE if quick else 0,  # 0 = all (10000 from full MNIST)
+        "model.name": model,
+        **optim_overrides(epochs, quick=quick),  # the ICKD rows' schedule: same baselines
+        "train.seed": seed,
+    }
+
+
 def _job(name: str, dataset: str, model: str, seed: int, *, epochs: int, quick: bool) -> Job:
     return Job(
         name=name,
         recipe="classify",
-        overrides={
-            "data.name": QUICK_DATASETS[dataset] if quick else dataset,
-            "data.num_train": QUICK_SIZE if quick else NUM_TRAIN,
-            "data.num_test": QUICK_SIZE if quick else 0,  # 0 = all (10000 from full MNIST)
-            "model.name": model,
-            **optim_overrides(epochs, quick=quick),  # the ICKD rows' schedule: same baselines
-            "train.seed": seed,
-        },
+        overrides=job_overrides(dataset, model, seed, epochs=epochs, quick=quick),
     )
 
 

@@ -111,15 +111,15 @@ def run_grid_study(
     grid: Grid,
     *,
     unit: str,
-    row: str,
+    row: str | None,
     metric: str,
     results: Callable[[dict[tuple[float, int], float]], Results],
     path: str | os.PathLike,
     jobs: int = 1,
     fmt: str = "{:.4f}",
 ) -> Results:
-    """Train the study's jobs, read ``final[metric]`` of rows.json entry ``row`` at every grid
-    point, write
+    """Train the study's jobs, read ``final[metric]`` of rows.json entry ``row`` (None:
+    of summary.json) at every grid point, write
     ``results(values)`` to ``path`` and print its rows and plateau checks."""
     from frugalcv.benchmarks.runner import make_plan, run_jobs
 

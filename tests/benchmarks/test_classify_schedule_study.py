@@ -1,0 +1,54 @@
+"""The classify schedule study (benchmarks/studies/classify_schedule.py): its runs are the classify
+benchmark's mnist-rot-back/tiny_cnn row with only the length (and the step schedule scaled to it)
+and the learning rate changed, and its results hold one plateau check per doubling."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from frugalcv.benchmarks import get_benchmark
+from frugalcv.benchmarks.runner import make_plan
+from frugalcv.benchmarks.spec import scaled_milestones
+from frugalcv.testing import load_study
+
+pytestmark = pytest.mark.unit
+
+
+def _run(cfg):
+    """A run's config without its folder (each run has its own)."""
+    return replace(cfg, train=replace(cfg.train, out_dir=""))
+
+
+def test_runs_change_only_length_and_learning_rate():
+    study = load_study("classify_schedule")
+    plan = make_plan(study.STUDY, seeds=[0], runs_dir="unused", check_data=False)
+    bench = make_plan(get_benchmark("classify"), seeds=[0], runs_dir="unused", check_data=False)
+    row = f"{study.DATASET}/{study.MODEL}"
+    base = bench.config(f"{row}/seed0")
+    grid = {(lr, e) for lr, counts in study.GRID.items() for e in counts}
+    assert len(plan.jobs) == len(grid)
+    # the benchmark's own run and its schedule check are grid points, config for config
+    epochs = int(base.train.epochs)
+    assert _run(plan.config(study.job_name(base.optim.lr, epochs))) == _run(base)
+    doubled = plan.config(study.job_name(base.optim.lr, 2 * epochs))
+    assert _run(doubled) == _run(bench.config(f"{row}/x2"))
+    for lr, epochs in grid:
+        cfg = plan.config(study.job_name(lr, epochs))
+        assert cfg.train.epochs == epochs
+        assert cfg.optim == replace(base.optim, lr=lr, milestones=scaled_milestones(epochs))
+        assert cfg.model == base.model and cfg.data == base.data
+        assert _run(cfg).train == replace(_run(base).train, epochs=cfg.train.epochs)
+
+
+def test_results_hold_one_plateau_check_per_doubling():
+    study = load_study("classify_schedule")
+    acc = {(lr, e): 0.5 + e / 1000 for lr, counts in study.GRID.items() for e in counts}
+    res = study.results(acc)
+    doublings = sum(b == 2 * a for c in study.GRID.values() for a, b in zip(c, c[1:], strict=False))
+    assert len(res.plateau) == doublings == 5 and len(res.rows) == len(acc)
+    first = res.plateau[0]
+    assert first.what == "epochs 30 -> 60" and first.tolerance == 0.01
+    assert first.doubled - first.value == pytest.approx(0.03)
+    assert not first.holds
