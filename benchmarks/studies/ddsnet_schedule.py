@@ -16,7 +16,6 @@ Runs go to ``$FRUGALCV_RUNS/bench/ddsnet_schedule/lr<lr>/steps<n>`` through the 
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,10 +87,7 @@ def results(psnr: dict[tuple[float, int], float]) -> Results:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=1)
-    args = parser.parse_args()
-    schedule.run_grid_study(
+    schedule.grid_study_main(
         STUDY,
         GRID,
         unit=UNIT,
@@ -99,7 +95,6 @@ def main() -> None:
         metric="psnr",
         results=results,
         path=PATH,
-        jobs=args.jobs,
         fmt="{:.2f} dB",
     )
 

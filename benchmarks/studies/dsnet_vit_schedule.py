@@ -21,7 +21,6 @@ accuracy (10000 mnist-rot-back test images), one plateau check per doubling.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,10 +95,7 @@ def results(acc: dict[tuple[float, int], float]) -> Results:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=1)
-    args = parser.parse_args()
-    schedule.run_grid_study(
+    schedule.grid_study_main(
         STUDY,
         GRID,
         unit=UNIT,
@@ -107,7 +103,6 @@ def main() -> None:
         metric="acc",
         results=results,
         path=PATH,
-        jobs=args.jobs,
     )
 
 

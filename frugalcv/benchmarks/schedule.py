@@ -10,6 +10,7 @@ check per doubling (:func:`grid_results`).
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -138,3 +139,14 @@ def run_grid_study(
         print(p.describe())
     print("written:", path)
     return res
+
+
+def grid_study_main(
+    study: Benchmark, grid: Grid, *, argv: Sequence[str] | None = None, **kwargs: Any
+) -> Results:
+    """A study script's command line, ``[--jobs N]`` (jobs at a time, one thread each), then
+    :func:`run_grid_study` with ``kwargs``."""
+    parser = argparse.ArgumentParser(description=study.about)
+    parser.add_argument("--jobs", type=int, default=1, help="jobs at a time (one thread each)")
+    args = parser.parse_args(argv)
+    return run_grid_study(study, grid, jobs=args.jobs, **kwargs)
