@@ -53,9 +53,12 @@ def job_overrides(
     }
 
 
-def _job(name: str, dataset: str, model: str, seed: int, *, epochs: int, quick: bool) -> Job:
+def _job(dataset: str, model: str, seed: int, *, doubled: bool = False, quick: bool) -> Job:
+    """Row ``dataset/model``'s run with ``seed``, or (``doubled``) its schedule check at twice
+    the row's epochs."""
+    epochs = epochs_of(dataset, model) * (2 if doubled else 1)
     return Job(
-        name=name,
+        name=f"{dataset}/{model}/{'x2' if doubled else f'seed{seed}'}",
         recipe="classify",
         overrides=job_overrides(dataset, model, seed, epochs=epochs, quick=quick),
     )
@@ -67,27 +70,13 @@ def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
         []
         if quick
         else [
-            _job(
-                f"{dataset}/{model}/x2",
-                dataset,
-                model,
-                seeds[0],
-                epochs=2 * epochs_of(dataset, model),
-                quick=quick,
-            )
+            _job(dataset, model, seeds[0], doubled=True, quick=quick)
             for dataset in DATASETS
             for model in MODELS
         ]
     )
     return doubled + [
-        _job(
-            f"{dataset}/{model}/seed{seed}",
-            dataset,
-            model,
-            seed,
-            epochs=epochs_of(dataset, model),
-            quick=quick,
-        )
+        _job(dataset, model, seed, quick=quick)
         for dataset in DATASETS
         for model in MODELS
         for seed in seeds
