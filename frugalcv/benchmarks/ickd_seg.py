@@ -2,12 +2,15 @@
 
     frugalcv bench ickd_seg --jobs 14
 
-Digits pasted on natural-image patches (embedded), per-pixel classes, mIoU, 48 px scenes (a 12x12
-feature map at output stride 4). As in the paper, the students distil from one fixed teacher
-trained to its plateau: fcn_resnet20x4 (ResNet-20 depth at the x4 widths) trained once with seed
-0; every fcn_resnet8 student row (one job per seed and row) trains with the same data, schedule
-and initialisation. Grids 1x1, 4x4 (3x3-pixel cells) and 6x6 (2x2-pixel cells, the finest with
-more than one pixel per cell).
+Rotated digits pasted on natural-image patches (embedded), per-pixel classes, mIoU, 48 px scenes
+(a 12x12 feature map at output stride 4). As in the paper, the students distil from one fixed
+teacher trained to its plateau: fcn_resnet20 (ResNet-20 depth) trained once with seed 0; every
+fcn_resnet8 student row (one job per seed and row) trains with the same data, schedule and
+initialisation. The digits are rotated because on upright digits no teacher had the gap the
+precondition asks for (CPU pilot, seed 0, 40 epochs: fcn_resnet8 0.906, fcn_resnet20 0.923;
+fcn_resnet20x4 0.932 on a GPU): the upright task is bound by the output stride, not by
+recognition (see docs/methods/ickd.md). Grids 1x1, 4x4 (3x3-pixel cells) and 6x6 (2x2-pixel
+cells, the finest with more than one pixel per cell).
 
 Schedule rule (issue #8): the doubled-schedule jobs (seed 0: the teacher and the student alone)
 are part of the full run and reported as schedule checks; a precondition claim checks that the
@@ -29,7 +32,8 @@ from frugalcv.benchmarks.spec import (
     Source,
 )
 
-TEACHER = "fcn_resnet20x4"
+TEACHER = "fcn_resnet20"
+ROTATE = True  # rotated digits: a recognition-bound task with a teacher-student gap
 STUDENT = "fcn_resnet8"
 EPOCHS = 40  # every student row: 40 x 125 = 5k steps of 32 on 4000 scenes
 TEACHER_EPOCHS = 40  # the teacher, trained once (seed 0)
@@ -45,6 +49,7 @@ def overrides(seed: int, epochs: int, *, quick: bool) -> dict[str, Any]:
         "data.num_train": 64 if quick else NUM_TRAIN,
         "data.num_test": 32 if quick else NUM_TEST,
         "data.image_size": IMAGE_SIZE,
+        "data.rotate": ROTATE,
         "distill.teacher": TEACHER,
         "distill.student": STUDENT,
         "distill.ce": 1.0,
@@ -133,8 +138,10 @@ def rows(seeds: Sequence[int]) -> list[RowSpec]:
 
 BENCHMARK = Benchmark(
     name="ickd_seg",
-    about="grid-level ICKD on embedded digit scenes at a plateau: fcn_resnet8 alone vs + ICKD",
-    dataset=f"digit-scenes (embedded, {IMAGE_SIZE} px, {NUM_TRAIN} train / {NUM_TEST} test)",
+    about="grid-level ICKD on embedded rotated-digit scenes at a plateau: fcn_resnet8 alone vs "
+    "+ ICKD",
+    dataset=f"digit-scenes-digits-rot (embedded, rotated digits, {IMAGE_SIZE} px, {NUM_TRAIN} "
+    f"train / {NUM_TEST} test)",
     metric="test mIoU (final epoch, 11 classes incl. background)",
     higher_is_better=True,
     jobs=jobs,

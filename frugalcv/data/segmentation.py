@@ -58,6 +58,7 @@ def _paste(
     centre: Tensor,
     box: Tensor,
     active: Tensor,
+    angle: Tensor | None = None,
 ) -> None:
     """Composite one digit per scene onto the canvas, in place.
 
@@ -69,14 +70,18 @@ def _paste(
         centre: (N, 2) digit centre (x, y) in pixels, the scene spanning [0, S].
         box: (N,) side of the digit's box in pixels.
         active: (N,) bool, scenes that receive a digit in this slot.
+        angle: (N,) rotation of each digit about its centre, in radians (None: upright).
     """
     n, size = canvas.shape[0], canvas.shape[-1]
     inv = size / box  # scene-to-digit scale in normalised coordinates
     centre_n = centre * (2.0 / size) - 1.0  # (N, 2) in [-1, 1]
-    theta = torch.zeros(n, 2, 3)  # maps scene coords to digit coords
+    theta = torch.zeros(n, 2, 3)  # maps scene coords to digit coords: inv * R (p - c)
     theta[:, 0, 0] = inv
     theta[:, 1, 1] = inv
-    theta[:, :, 2] = -centre_n * inv[:, None]
+    if angle is not None:
+        cos, sin = torch.cos(angle) * inv, torch.sin(angle) * inv
+        theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    theta[:, :, 2] = -(theta[:, :, :2] @ centre_n.unsqueeze(-1)).squeeze(-1)
     grid = F.affine_grid(theta, [n, 1, size, size], align_corners=False)  # (N, S, S, 2)
     d = F.grid_sample(digits.unsqueeze(1), grid, mode="bilinear", align_corners=False)
     d = d.squeeze(1).clamp_(0.0, 1.0) * active[:, None, None]  # (N, S, S)
@@ -100,6 +105,7 @@ def _scenes(
     content_fraction: float,
     pool: str,
     generator: torch.Generator,
+    rotate: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """(num, 1, S, S) scenes and (num, S, S) labels from a pool of (P, h, w) digits."""
     canvas = sample_patches(num, image_size, generator=generator, pool=pool)  # (num, S, S)
@@ -112,6 +118,8 @@ def _scenes(
         content = image_size * (_SCALE_RANGE[0] + (_SCALE_RANGE[1] - _SCALE_RANGE[0]) * u[:, 0])
         half = content / 2.0
         centre = half[:, None] + u[:, 1:] * (image_size - content)[:, None]  # content inside
+        # Drawn only when rotating, so upright scenes stay the same for a given seed.
+        angle = 2 * torch.pi * torch.rand(num, generator=generator) if rotate else None
         _paste(
             canvas,
             labels,
@@ -120,6 +128,7 @@ def _scenes(
             centre=centre,
             box=content / content_fraction,
             active=count > slot,
+            angle=angle,
         )
     return canvas.unsqueeze(1), labels
 
@@ -133,6 +142,7 @@ def make_digit_scenes(
     num_digit_classes: int = 10,
     seed: int = 0,
     source: str = "digits",
+    rotate: bool = False,
 ) -> SegData:
     """Digits pasted on natural-image patches, labelled per pixel (see the module docstring).
 
@@ -144,6 +154,8 @@ def make_digit_scenes(
         num_digit_classes: use digits 0 .. num_digit_classes - 1 only (1 to 10).
         seed: seeds the digit split, backgrounds, choices, scales and positions.
         source: "digits" (scikit-learn 8x8, upsampled) or "mnist5k" (28x28 real MNIST).
+        rotate: rotate each digit about its centre by an angle uniform in [0, 360) degrees, as
+            in mnist-rot-back (a harder, recognition-bound task).
 
     Returns:
         SegData with x (N, 1, S, S) in [0, 1], y (N, S, S) in {0 .. num_digit_classes}
@@ -177,10 +189,11 @@ def make_digit_scenes(
             content_fraction=_CONTENT_FRACTION[source],
             pool=split,
             generator=stream_generator(seed, stream),
+            rotate=rotate,
         )
     (x_tr, y_tr), (x_te, y_te) = splits["train"], splits["test"]
     return SegData(
-        f"digit-scenes-{source}",
+        f"digit-scenes-{source}" + ("-rot" if rotate else ""),
         x_tr,
         y_tr,
         x_te,

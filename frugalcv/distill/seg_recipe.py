@@ -33,6 +33,8 @@ class SegDataConfig:
     # scene (inclusive range)
     num_digit_classes: int = 10
     digits_per_image: tuple[int, int] = (1, 3)
+    source: Literal["digits", "mnist5k"] = "digits"  # sklearn 8x8 upsampled | real MNIST 28x28
+    rotate: bool = False  # each digit rotated by an angle uniform in [0, 360) (harder)
 
     def validate(self) -> None:
         if not 1 <= self.num_digit_classes <= 10:
@@ -195,6 +197,8 @@ def load_seg_data(cfg: SegDataConfig, *, seed: int):
             num_digit_classes=cfg.num_digit_classes,
             digits_per_image=cfg.digits_per_image,
             seed=seed,
+            source=cfg.source,
+            rotate=cfg.rotate,
         )
     if cfg.name == "voc":
         from frugalcv.data import load_voc_segmentation

@@ -101,9 +101,9 @@ def test_seg_rows_are_one_job_each():
     cfg = {name: pj.cfg for name, pj in plan.jobs.items()}
     assert cfg["seed2/student"].distill.alone and cfg["seed2/student"].distill.grids == ()
     assert cfg["seed2/grid6x6"].distill.grids == (6,) and not cfg["seed2/grid6x6"].distill.alone
-    assert (
-        cfg["teacher"].distill.teacher == "fcn_resnet20x4" and cfg["teacher"].data.image_size == 48
-    )
+    assert cfg["teacher"].distill.teacher == "fcn_resnet20" and cfg["teacher"].data.image_size == 48
+    # every job, teacher included, sees the same rotated scenes
+    assert all(c.data.rotate and c.data.source == "digits" for c in cfg.values())
 
 
 def test_digits100_explanation_rows_double_only_the_student_schedule():

@@ -89,6 +89,59 @@ def test_paste_hand_derived():
     assert torch.equal(canvas, before)
 
 
+def test_paste_rotation_turns_the_digit_about_its_centre():
+    # An asymmetric 3x3 digit centred in a 12x12 scene: a quarter turn (pi/2) must paste the
+    # upright digit turned by 90 degrees (the sampling grid is symmetric about the centre, so
+    # the turn is exact up to rounding), a half turn the digit flipped on both axes, and
+    # angle 0 exactly the upright paste.
+    digit = torch.tensor([[[1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])
+
+    def paste(angle):
+        canvas = torch.zeros(1, 12, 12)
+        labels = torch.zeros(1, 12, 12, dtype=torch.long)
+        seg._paste(
+            canvas,
+            labels,
+            digit,
+            torch.tensor([4]),
+            centre=torch.tensor([[6.0, 6.0]]),
+            box=torch.tensor([6.0]),
+            active=torch.tensor([True]),
+            angle=None if angle is None else torch.tensor([angle]),
+        )
+        return canvas[0], labels[0]
+
+    upright, up_labels = paste(None)
+    assert upright[3, 8] > 0.5 and upright[8, 3] > 0.5 and upright[8, 8] < 0.5  # an L shape
+    assert torch.equal(paste(0.0)[0], upright) and torch.equal(paste(0.0)[1], up_labels)
+    half, half_labels = paste(torch.pi)
+    torch.testing.assert_close(half, upright.flip(0, 1), atol=1e-5, rtol=0)
+    assert torch.equal(half_labels, up_labels.flip(0, 1))
+    quarter, _ = paste(torch.pi / 2)
+    assert not torch.allclose(quarter, upright, atol=0.1)
+    # counter-clockwise as displayed (rows down): the L's foot ends up at the bottom
+    torch.testing.assert_close(quarter, torch.rot90(upright, 1, dims=(0, 1)), atol=1e-5, rtol=0)
+
+
+def test_rotated_scenes():
+    upright = make_digit_scenes(num_train=30, num_test=5, seed=4)
+    assert make_digit_scenes(num_train=30, num_test=5, seed=4, rotate=False).fingerprint == (
+        upright.fingerprint
+    )
+    rot = make_digit_scenes(num_train=30, num_test=5, seed=4, rotate=True)
+    assert rot.name == "digit-scenes-digits-rot" and rot.x_train.shape == upright.x_train.shape
+    assert (
+        rot.fingerprint
+        == make_digit_scenes(num_train=30, num_test=5, seed=4, rotate=True).fingerprint
+    )
+    assert not torch.equal(rot.x_train, upright.x_train)
+    # the labelled region still covers bright strokes only, wherever the digit is turned
+    k = seg._dilation(48)
+    near = torch.nn.functional.max_pool2d(rot.x_train, k, stride=1, padding=k // 2)[:, 0]
+    assert near[rot.y_train > 0].min() > 0.5
+    assert 0 < float(rot.y_train.gt(0).float().mean()) < 0.6
+
+
 def test_options_and_errors():
     few = make_digit_scenes(
         num_train=20, num_test=5, image_size=32, digits_per_image=(1, 1), num_digit_classes=3
@@ -120,3 +173,17 @@ def test_segdata_validates_shapes():
     x = torch.zeros(2, 1, 4, 4)
     with pytest.raises(ValueError, match="y_train"):
         SegData("bad", x, torch.zeros(2, 4, 5, dtype=torch.long), x, torch.zeros(2, 4, 4), 3)
+
+
+def test_seg_recipe_config_reaches_the_scenes():
+    from frugalcv.distill.seg_recipe import SegDataConfig, load_seg_data
+
+    cfg = SegDataConfig(num_train=6, num_test=2, image_size=32, source="mnist5k", rotate=True)
+    d = load_seg_data(cfg, seed=1)
+    assert d.name == "digit-scenes-mnist5k-rot" and d.x_train.shape == (6, 1, 32, 32)
+    assert (
+        d.fingerprint
+        == make_digit_scenes(
+            num_train=6, num_test=2, image_size=32, source="mnist5k", rotate=True, seed=1
+        ).fingerprint
+    )
