@@ -50,6 +50,7 @@ def overrides(seed: int, epochs: int, *, quick: bool) -> dict[str, Any]:
         "data.num_test": 32 if quick else NUM_TEST,
         "data.image_size": IMAGE_SIZE,
         "data.rotate": ROTATE,
+        "data.seed": 0,  # one split and scene set for the (seed-0) teacher and every seed's rows
         "distill.teacher": TEACHER,
         "distill.student": STUDENT,
         "distill.ce": 1.0,

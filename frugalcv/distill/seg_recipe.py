@@ -35,6 +35,10 @@ class SegDataConfig:
     digits_per_image: tuple[int, int] = (1, 3)
     source: Literal["digits", "mnist5k"] = "digits"  # sklearn 8x8 upsampled | real MNIST 28x28
     rotate: bool = False  # each digit rotated by an angle uniform in [0, 360) (harder)
+    # Seeds the data (digit split, scenes; VOC subsets), apart from train.seed (initialisation,
+    # order): a teacher trained once distils to students of every train.seed on the same split,
+    # so no student's test digits are among its teacher's training digits.
+    seed: int = 0
 
     def validate(self) -> None:
         if not 1 <= self.num_digit_classes <= 10:
@@ -186,7 +190,8 @@ class SegDistillTask(DistillTask):
     update_eval_metrics = SegTask.update_eval_metrics
 
 
-def load_seg_data(cfg: SegDataConfig, *, seed: int):
+def load_seg_data(cfg: SegDataConfig):
+    """The scenes (or VOC images) of ``cfg``, built with ``cfg.seed``."""
     if cfg.name == "digit-scenes":
         from frugalcv.data import make_digit_scenes
 
@@ -196,7 +201,7 @@ def load_seg_data(cfg: SegDataConfig, *, seed: int):
             image_size=cfg.image_size,
             num_digit_classes=cfg.num_digit_classes,
             digits_per_image=cfg.digits_per_image,
-            seed=seed,
+            seed=cfg.seed,
             source=cfg.source,
             rotate=cfg.rotate,
         )
@@ -206,7 +211,7 @@ def load_seg_data(cfg: SegDataConfig, *, seed: int):
         return load_voc_segmentation(
             cfg.root or None,
             image_size=cfg.image_size,
-            seed=seed,
+            seed=cfg.seed,
             num_train=cfg.num_train or None,
             num_test=cfg.num_test or None,
         )
@@ -222,7 +227,7 @@ def _create(name: str, data) -> nn.Module:
 def run(cfg: Config, *, preset: str = "custom") -> dict:
     """Teacher (trained or loaded), then the student alone and with grid ICKD at each grid."""
     ctx = start_run(cfg, recipe="ickd_seg", preset=preset)
-    data = load_seg_data(cfg.data, seed=cfg.train.seed)
+    data = load_seg_data(cfg.data)
     loaders = (
         TensorLoader(
             (data.x_train, data.y_train),

@@ -102,8 +102,11 @@ def test_seg_rows_are_one_job_each():
     assert cfg["seed2/student"].distill.alone and cfg["seed2/student"].distill.grids == ()
     assert cfg["seed2/grid6x6"].distill.grids == (6,) and not cfg["seed2/grid6x6"].distill.alone
     assert cfg["teacher"].distill.teacher == "fcn_resnet20" and cfg["teacher"].data.image_size == 48
-    # every job, teacher included, sees the same rotated scenes
+    # every job, teacher included, sees the same rotated scenes: one data config for all seeds,
+    # so no student's test digits were among the (seed-0) teacher's training digits
     assert all(c.data.rotate and c.data.source == "digits" for c in cfg.values())
+    assert all(c.data == cfg["teacher"].data for c in cfg.values())
+    assert {c.train.seed for c in cfg.values()} == {0, 1, 2}
 
 
 def test_digits100_explanation_rows_double_only_the_student_schedule():

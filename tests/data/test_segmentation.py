@@ -178,8 +178,10 @@ def test_segdata_validates_shapes():
 def test_seg_recipe_config_reaches_the_scenes():
     from frugalcv.distill.seg_recipe import SegDataConfig, load_seg_data
 
-    cfg = SegDataConfig(num_train=6, num_test=2, image_size=32, source="mnist5k", rotate=True)
-    d = load_seg_data(cfg, seed=1)
+    cfg = SegDataConfig(
+        num_train=6, num_test=2, image_size=32, source="mnist5k", rotate=True, seed=1
+    )
+    d = load_seg_data(cfg)
     assert d.name == "digit-scenes-mnist5k-rot" and d.x_train.shape == (6, 1, 32, 32)
     assert (
         d.fingerprint
