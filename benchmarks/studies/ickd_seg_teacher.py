@@ -50,18 +50,13 @@ def job_name(scenes: str, model: str) -> str:
 
 
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    base = ickd_seg.overrides(seeds[0], EPOCHS, quick=quick)
+    """The benchmark's teacher job (seed 0, its epochs) with each model and scenes."""
+    base = ickd_seg.teacher_job("teacher", EPOCHS, quick=quick).overrides
     return [
         Job(
             name=job_name(scenes, model),
             recipe="ickd_seg",
-            overrides={
-                **base,
-                **data,
-                "distill.teacher": model,
-                "distill.teacher_only": True,
-                "distill.grids": (),
-            },
+            overrides={**base, **data, "distill.teacher": model},
         )
         for scenes, (data, models) in SCENES.items()
         for model in models

@@ -64,7 +64,8 @@ def overrides(seed: int, epochs: int, *, quick: bool) -> dict[str, Any]:
     }
 
 
-def _teacher(name: str, epochs: int, *, quick: bool) -> Job:
+def teacher_job(name: str, epochs: int, *, quick: bool) -> Job:
+    """The teacher alone (seed 0, ``epochs``): the ``teacher`` job and its schedule check."""
     return Job(
         name=name,
         recipe="ickd_seg",
@@ -95,9 +96,9 @@ def _row_key(grid: int | None) -> str:
 
 
 def jobs(seeds: Sequence[int], quick: bool) -> list[Job]:
-    out = [_teacher("teacher", TEACHER_EPOCHS, quick=quick)]
+    out = [teacher_job("teacher", TEACHER_EPOCHS, quick=quick)]
     if not quick:
-        out.append(_teacher("teacher_x2", 2 * TEACHER_EPOCHS, quick=quick))
+        out.append(teacher_job("teacher_x2", 2 * TEACHER_EPOCHS, quick=quick))
         out.append(_student("student_x2", seeds[0], None, 2 * EPOCHS, quick=quick))
     out += [
         _student(f"seed{seed}/{_row_key(grid)}", seed, grid, EPOCHS, quick=quick)
